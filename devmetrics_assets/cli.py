@@ -1,0 +1,189 @@
+"""The `devmetrics` command: the demo run, loading recorded deliveries, summaries and the UI.
+
+Every run goes through the Dagster instance under DAGSTER_HOME (default `.devmetrics/dagster_home`
+in the working directory), the same one `devmetrics ui` / `dagster dev` uses, so command-line runs
+appear in the UI's run list and asset catalog afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from devmetrics_assets.config import Settings
+
+
+def prepare_environment(settings: Settings) -> None:
+    """One Dagster home for the CLI and the UI, inside the working area unless DAGSTER_HOME says otherwise."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # Default SQLite storage under DAGSTER_HOME; no telemetry from a product that runs unattended.
+        config.write_text("telemetry:\n  enabled: false\n")
+
+
+def materialise(days: Sequence[date], *, include_bronze: bool) -> list[str]:
+    """Materialise these day partitions (and their weeks and months) on the shared instance."""
+    import dagster as dg
+
+    from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.runner import materialise_days
+
+    with dg.DagsterInstance.get() as instance:
+        results = materialise_days(build_definitions(), instance, days, include_bronze=include_bronze)
+    return [r.run_id for r in results]
+
+
+def print_summary(settings: Settings, grain: str = "month") -> None:
+    from devmetrics_assets.storage.loaders import load_gold
+
+    gold = load_gold(grain, scope_type="org", warehouse=settings.warehouse_path)
+    gold = gold[gold["deployments"] > 0]
+    columns = {
+        "period_start": "period", "deployments": "deploys", "deployment_frequency_per_day": "per day",
+        "lead_time_median_h": "lead h (p50)", "lead_time_p90_h": "lead h (p90)",
+        "change_failure_rate": "CFR", "recovery_median_h": "recovery h (p50)",
+        "rework_rate": "rework", "incidents_opened": "incidents",
+    }
+    table = gold[list(columns)].rename(columns=columns)
+    table["period"] = table["period"].dt.strftime("%Y-%m-%d")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.round(3).to_string(index=False))
+    bands = [c for c in gold.columns if c.endswith("_band")]
+    if len(gold) and bands:
+        print("\nDORA bands, last period:", ", ".join(f"{b[:-5]}={gold[b].iloc[-1]}" for b in bands))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
+
+    settings = Settings.from_env()
+    prepare_environment(settings)
+    start = date.fromisoformat(args.start)
+    print(f"generating the sample organisation: {args.repos} repos x {args.days} days (seed {args.seed})")
+    org = generate_sample_org(settings.home / "sample_org", repos=args.repos, days=args.days,
+                              start=start, seed=args.seed)
+    landing = settings.landing_dir / "github"
+    landing.mkdir(parents=True, exist_ok=True)
+    for path in sorted(org.deliveries_dir.glob("*.jsonl")):
+        shutil.copyfile(path, landing / path.name)
+    if not settings.rules_path.exists():
+        shutil.copyfile(org.rules_path, settings.rules_path)
+    # The sample organisation signs its deliveries with a published test key (not a secret).
+    if not os.environ.get("GITHUB_WEBHOOK_SECRET"):
+        os.environ["GITHUB_WEBHOOK_SECRET"] = SAMPLE_WEBHOOK_SECRET
+    received = sorted(date.fromisoformat(p.stem) for p in org.deliveries_dir.glob("*.jsonl"))
+    days = [received[0] + timedelta(days=i) for i in range((received[-1] - received[0]).days + 1)]
+    print(f"materialising bronze, silver and gold for {days[0]} .. {days[-1]}: one run per partitioning")
+    materialise(days, include_bronze=True)
+    print("\nDORA metrics for the sample organisation (org scope, per month):")
+    print_summary(settings)
+    print(
+        f"\nWarehouse: {settings.warehouse_path}\nTo browse runs and assets: devmetrics ui "
+        f"(= DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml), then open "
+        "http://127.0.0.1:3000\nIn a notebook: from devmetrics_assets import load_gold; load_gold('week')"
+    )
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Land a recorded JSONL file and materialise exactly what it changes."""
+    from devmetrics_assets.sources.github_jsonl import iter_lines
+    from devmetrics_assets.storage.warehouse import Warehouse
+
+    settings = Settings.from_env()
+    prepare_environment(settings)
+    source_file = Path(args.file)
+    if not source_file.is_file():
+        print(f"error: {source_file} is not a file", file=sys.stderr)
+        return 2
+    digest = hashlib.sha256(source_file.read_bytes()).hexdigest()[:16]
+    landing = settings.landing_dir / args.source
+    landing.mkdir(parents=True, exist_ok=True)
+    # Content-addressed name: landing the same file twice is one file, and Bronze dedupes anyway.
+    target = landing / f"import-{digest}.jsonl"
+    shutil.copyfile(source_file, target)
+    received = _received_days(iter_lines([target]))
+    if not received:
+        print("the file holds no delivery with a readable received_at; nothing to load")
+        return 1
+    import dagster as dg
+
+    from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.runner import DAILY_JOB, run_range
+
+    with dg.DagsterInstance.get() as instance:
+        run = run_range(build_definitions(), instance, DAILY_JOB, min(received), max(received),
+                        [f"bronze_{args.source}"])
+    new = Warehouse(settings.warehouse_path).query(
+        "SELECT DISTINCT event_day FROM bronze_deliveries WHERE load_batch_id = ?", [run.run_id]
+    )
+    days = [pd.Timestamp(d).date() for d in new["event_day"]]
+    print(f"loaded {target.name}: {len(days)} event day(s) changed: {[d.isoformat() for d in days]}")
+    if days:
+        materialise(days, include_bronze=False)
+    return 0
+
+
+def _received_days(lines) -> list[date]:
+    import json
+
+    days = set()
+    for line in lines:
+        try:
+            days.add(pd.Timestamp(json.loads(line.text)["received_at"]).tz_convert("UTC").date())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # Bronze quarantines it with its reason; it has no day to refresh.
+    return sorted(days)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    print_summary(Settings.from_env(), args.grain)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    prepare_environment(settings)
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    command = ["dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
+    print("starting:", " ".join(command), f"(DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    os.execvp(command[0], command)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devmetrics", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="generate the sample organisation and materialise the whole graph")
+    demo.add_argument("--repos", type=int, default=8)
+    demo.add_argument("--days", type=int, default=365)
+    demo.add_argument("--start", default="2025-01-01")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+    load = sub.add_parser("load", help="load a JSONL file of GitHub webhook deliveries into Bronze")
+    load.add_argument("file")
+    load.add_argument("--source", default="github")
+    load.set_defaults(func=cmd_load)
+    summary = sub.add_parser("summary", help="print organisation-level DORA metrics")
+    summary.add_argument("--grain", choices=["day", "week", "month"], default="month")
+    summary.set_defaults(func=cmd_summary)
+    ui = sub.add_parser("ui", help="start the Dagster UI on the same instance")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

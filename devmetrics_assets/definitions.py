@@ -1,0 +1,64 @@
+"""The Dagster Definitions: the asset graph generated from the source registry, resources configured once.
+
+Loaded by `dagster dev -w workspace.yaml` and by the `devmetrics` command, which share one
+DAGSTER_HOME so command-line runs show up in the UI.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from devmetrics_assets.config import Settings
+from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.layers.gold_dora import build_gold_asset
+from devmetrics_assets.layers.silver_changes import build_silver_changes_asset
+from devmetrics_assets.layers.silver_deployments import build_silver_deployments_asset
+from devmetrics_assets.layers.silver_incidents import build_silver_incidents_asset
+from devmetrics_assets.resources import RulesResource, WebhookSecretResource
+from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB
+from devmetrics_assets.sources.registry import SourceSpec, default_sources
+from devmetrics_assets.storage.io_manager import DuckDBPartitionIOManager, WarehouseResource
+
+
+def secret_resource(spec: SourceSpec) -> WebhookSecretResource:
+    # The secret's value comes from the environment through EnvVar, so it is never stored in
+    # run config or shown in the UI; an unset variable means "not configured".
+    if spec.secret_env and os.environ.get(spec.secret_env):
+        return WebhookSecretResource(secret=dg.EnvVar(spec.secret_env))
+    return WebhookSecretResource(secret=None)
+
+
+def build_definitions(
+    settings: Settings | None = None, sources: list[SourceSpec] | None = None
+) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    sources = sources if sources is not None else default_sources(settings)
+    bronze = [build_bronze_asset(spec) for spec in sources]
+    bronze_keys = [asset.key for asset in bronze]
+    silver = [
+        build_silver_changes_asset(bronze_keys),
+        build_silver_deployments_asset(bronze_keys),
+        build_silver_incidents_asset(bronze_keys),
+    ]
+    gold = [build_gold_asset(period) for period in ("day", "week", "month")]
+    warehouse_path = str(settings.warehouse_path)
+    resources: dict[str, object] = {
+        "io_manager": DuckDBPartitionIOManager(path=warehouse_path),
+        "warehouse": WarehouseResource(path=warehouse_path),
+        "rules": RulesResource(path=str(settings.rules_path)),
+    }
+    for spec in sources:
+        resources[secret_resource_key(spec)] = secret_resource(spec)
+    jobs = [
+        # One job per partitioning: a date range of each runs as ONE run (single-run backfill policy).
+        dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.groups("bronze", "silver")
+                            | dg.AssetSelection.assets("gold_dora_daily")),
+        dg.define_asset_job(WEEKLY_JOB, selection=dg.AssetSelection.assets("gold_dora_weekly")),
+        dg.define_asset_job(MONTHLY_JOB, selection=dg.AssetSelection.assets("gold_dora_monthly")),
+    ]
+    return dg.Definitions(assets=[*bronze, *silver, *gold], resources=resources, jobs=jobs)
+
+
+defs = build_definitions()

@@ -1,0 +1,35 @@
+"""silver_changes: one row per change that landed on a default branch (a merged PR or a direct commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+import pandas as pd
+
+from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
+from devmetrics_assets.config import DoraRules
+from devmetrics_assets.layers.silver_common import MAINLINE_EVENTS, bronze_rows, build_silver_asset
+from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.transforms.silver_changes import build_silver_changes
+
+
+def compute_changes(
+    warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # History before the window is read too: feature-branch pushes give a PR's first commit time.
+    return build_silver_changes(bronze_rows(warehouse, MAINLINE_EVENTS, end), rules, start, end)
+
+
+def build_silver_changes_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    return build_silver_asset(
+        name="silver_changes",
+        description=(
+            "Changes that landed on a default branch: merged PRs (merge method, first commit time, "
+            "`fixes #N` links) and direct commits. Partitioned by landing day."
+        ),
+        compute=compute_changes,
+        schema=SilverChangesSchema,
+        key=["change_id"],
+        bronze_keys=bronze_keys,
+    )

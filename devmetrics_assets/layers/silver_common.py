@@ -1,0 +1,94 @@
+"""What every Silver model shares: its Bronze inputs, quarantine handling and checks.
+
+Each model file (silver_changes.py, ...) supplies only how its entity is computed; this factory
+turns that into a daily-partitioned asset that reads Bronze by EVENT day, writes the window
+atomically through the IO manager, replaces its quarantine rows for the window, and yields checks.
+"""
+
+
+from collections.abc import Callable, Sequence
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+
+from devmetrics_assets.checks.results import (
+    schema_check_result,
+    schema_check_spec,
+    unique_check_result,
+    unique_check_spec,
+)
+from devmetrics_assets.config import DoraRules
+from devmetrics_assets.partitions import daily_partitions, late_arrival_mapping, window_of
+from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.transforms.quarantine import quarantine_rows
+
+BRONZE_COLUMNS = "source, provider, delivery_id, event_type, received_at, event_day, body"
+MAINLINE_EVENTS = ("push", "pull_request")
+
+# (warehouse, rules, start, end) -> (entity rows in the window, rejects)
+Compute = Callable[[Warehouse, DoraRules, pd.Timestamp, pd.Timestamp], tuple[pd.DataFrame, pd.DataFrame]]
+
+
+def bronze_rows(
+    warehouse: Warehouse,
+    event_types: Sequence[str],
+    end: pd.Timestamp,
+    start: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Bronze deliveries of the given event types by event day (< end, and >= start if given)."""
+    if not warehouse.table_exists("bronze_deliveries"):
+        raise dg.Failure("bronze_deliveries does not exist yet: materialise a Bronze asset first")
+    marks = ", ".join("?" for _ in event_types)
+    sql = f"SELECT {BRONZE_COLUMNS} FROM bronze_deliveries WHERE event_type IN ({marks}) AND event_day < ?"
+    params: list = [*event_types, end.date()]
+    if start is not None:
+        sql += " AND event_day >= ?"
+        params.append(start.date())
+    return warehouse.query(sql + " ORDER BY load_seq", params)
+
+
+def build_silver_asset(
+    *,
+    name: str,
+    description: str,
+    compute: Compute,
+    schema: type[pa.DataFrameModel],
+    key: list[str],
+    bronze_keys: Sequence[dg.AssetKey],
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        group_name="silver",
+        description=description,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[dg.AssetDep(k, partition_mapping=late_arrival_mapping) for k in bronze_keys],
+        kinds={"duckdb", "pandas"},
+        owners=["team:data-platform"],
+        metadata={"partition_column": "event_day", "key": ", ".join(key)},
+        required_resource_keys={"warehouse", "rules"},
+        check_specs=[schema_check_spec(name), unique_check_spec(name, key)],
+    )
+    def _silver(context: dg.AssetExecutionContext):
+        start, end = window_of(context)
+        warehouse = context.resources.warehouse.warehouse()
+        rows, rejects = compute(warehouse, context.resources.rules.rules(), start, end)
+        # Replace the window's quarantine rows too: a record fixed upstream leaves quarantine.
+        warehouse.upsert_quarantine(
+            quarantine_rows("silver", name, rejects), replace_asset=name, start=start, end=end
+        )
+        window = f"[{start.date()}, {end.date()})"
+        context.log.info(f"{name} {window}: {len(rows)} rows, {len(rejects)} quarantined")
+        yield dg.Output(
+            rows,
+            metadata={
+                "rows": len(rows),
+                "quarantined": len(rejects),
+                "days_with_rows": int(rows["event_day"].nunique()) if len(rows) else 0,
+            },
+        )
+        yield schema_check_result(schema, rows)
+        yield unique_check_result(rows, key)
+
+    return _silver

@@ -1,0 +1,146 @@
+"""DORA performance bands (elite|high|medium|low) for the four key metrics.
+
+The thresholds are data, not code: `BAND_THRESHOLDS` maps each gold metric column to its cut-offs, so a
+newer edition of the report is a change of numbers only. They come from the software delivery performance
+clusters of the 2023 Accelerate State of DevOps Report (`BANDS_SOURCE`). That table is published as
+ranges per cluster and is not monotonic (its low cluster repeats the medium ranges for deployment frequency
+and lead time, and leaves gaps between ranges); docs/metrics.md explains how the ranges became cut-offs.
+A null metric gives a null band.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+BANDS_SOURCE = (
+    "DORA, Accelerate State of DevOps Report 2023 (Google Cloud), "
+    "'Software delivery performance' cluster table"
+)
+BANDS = ("elite", "high", "medium", "low")
+
+HOURS_PER_DAY = 24.0
+HOURS_PER_WEEK = 7 * HOURS_PER_DAY
+# A "month" is the longest calendar month, so "once per month" holds for every calendar month.
+DAYS_PER_MONTH = 31.0
+HOURS_PER_MONTH = DAYS_PER_MONTH * HOURS_PER_DAY
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One boundary: a value on the good side of `limit` (or equal, when `inclusive`) earns `band`."""
+
+    band: str
+    limit: float
+    inclusive: bool = True
+
+
+@dataclass(frozen=True)
+class BandRule:
+    """Cut-offs for one metric, best band first; whatever passes none of them is `low`."""
+
+    metric: str
+    band_column: str
+    higher_is_better: bool
+    cuts: tuple[Cut, ...]
+    source_ranges: tuple[str, ...]  # the report's wording, elite..low, for the docs and reviewers
+
+
+BAND_THRESHOLDS: dict[str, BandRule] = {
+    rule.metric: rule
+    for rule in (
+        BandRule(
+            metric="deployment_frequency_per_day",
+            band_column="deployment_frequency_band",
+            higher_is_better=True,
+            cuts=(
+                Cut("elite", 1.0),  # daily or more: on demand
+                Cut("high", 1.0 / 7.0),  # at least once per week
+                Cut("medium", 1.0 / DAYS_PER_MONTH),  # at least once per month
+            ),
+            source_ranges=(
+                "On demand (multiple deploys per day)",
+                "Between once per day and once per week",
+                "Between once per week and once per month",
+                "Between once per week and once per month",
+            ),
+        ),
+        BandRule(
+            metric="lead_time_median_h",
+            band_column="lead_time_band",
+            higher_is_better=False,
+            cuts=(
+                Cut("elite", HOURS_PER_DAY, inclusive=False),  # less than one day
+                Cut("high", HOURS_PER_WEEK),  # up to one week
+                Cut("medium", HOURS_PER_MONTH),  # up to one month
+            ),
+            source_ranges=(
+                "Less than one day",
+                "Between one day and one week",
+                "Between one week and one month",
+                "Between one week and one month",
+            ),
+        ),
+        BandRule(
+            metric="change_failure_rate",
+            band_column="change_failure_rate_band",
+            higher_is_better=False,
+            cuts=(Cut("elite", 0.05), Cut("high", 0.10), Cut("medium", 0.15)),
+            source_ranges=("5%", "10%", "15%", "64%"),
+        ),
+        BandRule(
+            metric="recovery_median_h",
+            band_column="recovery_band",
+            higher_is_better=False,
+            cuts=(
+                Cut("elite", 1.0, inclusive=False),  # less than one hour
+                Cut("high", HOURS_PER_DAY, inclusive=False),  # less than one day
+                Cut("medium", HOURS_PER_WEEK),  # up to one week
+            ),
+            source_ranges=(
+                "Less than one hour",
+                "Less than one day",
+                "Between one day and one week",
+                "Between one month and six months",
+            ),
+        ),
+    )
+}
+
+
+def _check_monotonic(rule: BandRule) -> None:
+    limits = [c.limit for c in rule.cuts]
+    ordered = sorted(limits, reverse=rule.higher_is_better)
+    if limits != ordered or len(set(limits)) != len(limits):
+        raise ValueError(f"band cut-offs for {rule.metric} are not strictly monotonic: {limits}")
+    if tuple(c.band for c in rule.cuts) + ("low",) != BANDS:
+        raise ValueError(f"band cut-offs for {rule.metric} must name {BANDS[:-1]} in order")
+
+
+for _rule in BAND_THRESHOLDS.values():
+    _check_monotonic(_rule)
+
+
+def classify(values: pd.Series, rule: BandRule) -> pd.Series:
+    """Band of each value under `rule`; null stays null (no data is not a low performer)."""
+    x = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    conditions = []
+    for cut in rule.cuts:
+        if rule.higher_is_better:
+            conditions.append(x >= cut.limit if cut.inclusive else x > cut.limit)
+        else:
+            conditions.append(x <= cut.limit if cut.inclusive else x < cut.limit)
+    out = np.select(conditions, [c.band for c in rule.cuts], default="low").astype(object)
+    out[np.isnan(x)] = None
+    return pd.Series(out, index=values.index, dtype="str", name=rule.band_column)
+
+
+def add_bands(gold: pd.DataFrame, thresholds: dict[str, BandRule] | None = None) -> pd.DataFrame:
+    """Return `gold` with one band column per rule, computed from that rule's metric column."""
+    thresholds = BAND_THRESHOLDS if thresholds is None else thresholds
+    out = gold.copy()
+    for rule in thresholds.values():
+        out[rule.band_column] = classify(out[rule.metric], rule)
+    return out

@@ -1,0 +1,398 @@
+"""The main line: ordered commits of pushes to each repo's default branch, mapped to changes.
+
+Rules (contracts §2, §5):
+- Only `refs/heads/<repository.default_branch>` pushes build the main line; branch deletions
+  (`deleted: true` / `after` = 40 zeros) and tag pushes are ignored. Pushes to other branches are kept
+  only to find a PR's first commit (`head_branch_first_commits`).
+- Order: (repository.pushed_at, position in the push). Pushes of one repo with the same pushed_at
+  second are ordered along their before→after chain, then by received_at.
+- The same push or commit may arrive twice (two sources, redeliveries): pushes dedupe on
+  (repo, ref, before, after, pushed_at), commits on (repo, sha) keeping the first main-line position.
+- Change mapping: the push carrying a merged PR's `merge_commit_sha` brings that PR; its commits up to
+  and including the merge sha belong to the PR (several PR heads in one push split it in segments).
+  Every other main-line commit is a direct change `<repo>@<sha>`.
+- Merge method: head message `Merge pull request #N...` → merge; a one-commit segment whose message
+  ends with `(#N)` → squash; otherwise rebase. Direct commits → direct.
+- Unusable deliveries (bad JSON, no repository.full_name, bad pushed_at / commit timestamps, merged PR
+  without merge_commit_sha...) become rejects with a specific reason; tag pushes and branch deletions
+  are irrelevant, not rejected. `load_mainline` memoises the latest result on a content hash, because
+  all three Silver builders need the same main line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from devmetrics_assets.transforms.github_payloads import (
+    UTC_DTYPE,
+    ZERO_SHA,
+    blank_to_none,
+    first_reason,
+    json_array_items,
+    json_fields,
+    to_int,
+    to_utc,
+)
+from devmetrics_assets.transforms.quarantine import bronze_rejects
+
+PR_TIME_FIELDS = ("created_at", "updated_at", "closed_at", "merged_at")
+MAINLINE_COLUMNS = [
+    "repo",
+    "sha",
+    "commit_at",
+    "pushed_at",
+    "pos",
+    "seq",
+    "push_key",
+    "change_id",
+    "pr_number",
+    "is_head",
+    "merge_method",
+    "message",
+]
+
+
+@dataclass(frozen=True)
+class MainlineInputs:
+    """Parsed, validated, deduplicated push and pull_request deliveries."""
+
+    pushes: pd.DataFrame  # one row per branch push: push_key, repo, branch, default_branch, before, ...
+    commits: pd.DataFrame  # one row per commit of a kept push: push_key, sha, pos, commit_at, message
+    prs: pd.DataFrame  # one row per pull_request delivery (deduped)
+    rejects: pd.DataFrame  # Bronze rejects (any day): source, record_ref, partition_day, reason, record
+
+
+PATHS = {
+    "repo": "$.repository.full_name",
+    "default_branch": "$.repository.default_branch",
+    "pushed_raw": "$.repository.pushed_at",
+    "ref": "$.ref",
+    "before": "$.before",
+    "after": "$.after",
+    "deleted": "$.deleted",
+    "action": "$.action",
+    "top_number": "$.number",
+    "number_raw": "$.pull_request.number",
+    "title": "$.pull_request.title",
+    "body": "$.pull_request.body",
+    "merged_flag": "$.pull_request.merged",
+    "merge_commit_sha": "$.pull_request.merge_commit_sha",
+    "head_ref": "$.pull_request.head.ref",
+    "base_ref": "$.pull_request.base.ref",
+    **{f: f"$.pull_request.{f}" for f in PR_TIME_FIELDS},
+}
+TYPE_PATHS = {"commits_type": "$.commits", "pr_type": "$.pull_request"}
+
+
+def _received(deliveries: pd.DataFrame) -> pd.Series:
+    if "received_at" in deliveries:
+        return pd.to_datetime(deliveries["received_at"], utc=True, errors="coerce").reset_index(drop=True)
+    return pd.Series(pd.NaT, index=range(len(deliveries)), dtype=UTC_DTYPE)
+
+
+def _commit_reasons(commits: pd.DataFrame) -> pd.Series:
+    """Per push row, the reason of its first unusable commit (missing id / missing or bad timestamp)."""
+    commits["commit_at"], bad = to_utc(commits["ts_raw"])
+    sha = commits["sha"]
+    why = first_reason(
+        [
+            (sha.isna(), "commit at position " + commits["pos"].astype("str") + " has no id"),
+            (commits["ts_raw"].isna(), "commit " + sha.astype("str") + " has no timestamp"),
+            (bad, "commit " + sha.astype("str") + " has an unparseable timestamp"),
+        ],
+        len(commits),
+    )
+    why.index = commits.index
+    flagged = commits.assign(_why=why).dropna(subset=["_why"])
+    return flagged.drop_duplicates("row").set_index("row")["_why"]
+
+
+def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
+    """Read push and pull_request Bronze rows once; everything unusable becomes a reject with a reason.
+
+    Fields come from one DuckDB JSON pass (see github_payloads.json_fields); validation is vectorised.
+    """
+    frame = deliveries.reset_index(drop=True)
+    f = json_fields(frame["body"], PATHS, TYPE_PATHS)
+    n = len(frame)
+    etype = frame["event_type"].to_numpy()
+    is_push, is_pr = etype == "push", etype == "pull_request"
+    for col in (
+        "repo",
+        "default_branch",
+        "ref",
+        "after",
+        "before",
+        "merge_commit_sha",
+        "head_ref",
+        "base_ref",
+    ):
+        f[col] = blank_to_none(f[col])
+    ok_body = f["_error"].isna().to_numpy()
+    relevant_push = (
+        is_push
+        & ok_body
+        & f["ref"].str.startswith("refs/heads/").fillna(False).to_numpy()
+        & (f["deleted"] != "true").to_numpy()
+        & (f["after"] != ZERO_SHA).to_numpy()
+    )
+    f["pushed_at"], pushed_bad = to_utc(f["pushed_raw"])
+    f["number"] = to_int(f["number_raw"]).fillna(to_int(f["top_number"]))
+    f["merged"] = (f["merged_flag"] == "true") | f["merged_at"].notna()
+    bad_times = {}
+    for col in PR_TIME_FIELDS:
+        f[col], bad_times[col] = to_utc(f[col])
+    merged_pr = is_pr & f["merged"].to_numpy()
+    missing_for_merge = pd.Series("", index=f.index)
+    for field, col in (
+        ("merged_at", "merged_at"),
+        ("merge_commit_sha", "merge_commit_sha"),
+        ("base.ref", "base_ref"),
+        ("repository.default_branch", "default_branch"),
+    ):
+        absent = f[col].isna().to_numpy() & ~bad_times.get(col, np.zeros(n, dtype=bool))
+        missing_for_merge = missing_for_merge.mask(absent, missing_for_merge + ", " + field)
+    merge_gaps = "merged pull request without " + missing_for_merge.str.lstrip(", ")
+
+    commit_rows = np.flatnonzero(relevant_push & (f["commits_type"] == "ARRAY").to_numpy())
+    commits = json_array_items(
+        frame["body"],
+        commit_rows,
+        "$.commits",
+        {"sha": "$.id", "ts_raw": "$.timestamp", "message": "$.message"},
+    )
+    commits["sha"] = blank_to_none(commits["sha"]).str.strip().str.lower()
+    commit_why = _commit_reasons(commits).reindex(range(n)).to_numpy(dtype=object)
+
+    def has(col: str) -> np.ndarray:
+        return f[col].notna().to_numpy()
+
+    reasons = first_reason(
+        [
+            (~ok_body, f["_error"]),
+            (~has("repo"), "repository.full_name missing"),
+            (is_push & ~has("ref"), "push without ref"),
+            (relevant_push & (f["commits_type"] != "ARRAY").to_numpy(), "push.commits is not a list"),
+            (relevant_push & ~has("default_branch"), "repository.default_branch missing"),
+            (relevant_push & pushed_bad, "repository.pushed_at is not a valid epoch/ISO timestamp"),
+            (relevant_push & ~has("pushed_at"), "repository.pushed_at missing"),
+            (relevant_push & pd.notna(commit_why), pd.Series(commit_why)),
+            (is_pr & (f["pr_type"] != "OBJECT").to_numpy(), "pull_request object missing"),
+            (is_pr & f["number"].isna().to_numpy(), "pull_request.number missing"),
+            *[(is_pr & bad_times[c], f"pull_request.{c} is not a valid timestamp") for c in PR_TIME_FIELDS],
+            (merged_pr & (missing_for_merge != "").to_numpy(), merge_gaps),
+        ],
+        n,
+    )
+    usable = reasons.isna().to_numpy()
+    f["row"] = np.arange(n)
+    f["received_at"] = _received(frame)
+
+    pushes = f.loc[
+        relevant_push & usable,
+        ["row", "repo", "ref", "default_branch", "before", "after", "pushed_at", "received_at"],
+    ]
+    pushes = pushes.assign(branch=pushes["ref"].str.slice(len("refs/heads/")))
+    pushes = (
+        pushes.sort_values(["received_at", "row"], kind="stable")
+        .drop_duplicates(["repo", "ref", "before", "after", "pushed_at"], keep="first")
+        .rename(columns={"row": "push_key"})
+        .reset_index(drop=True)
+    )
+    commits = commits[commits["row"].isin(pushes["push_key"])].rename(columns={"row": "push_key"})
+    commits = commits.assign(message=commits["message"].fillna(""))[
+        ["push_key", "pos", "sha", "commit_at", "message"]
+    ].reset_index(drop=True)
+    prs = f.loc[
+        is_pr & usable,
+        [
+            "row",
+            "repo",
+            "default_branch",
+            "number",
+            "action",
+            "title",
+            "body",
+            "merged",
+            "merge_commit_sha",
+            "head_ref",
+            "base_ref",
+            *PR_TIME_FIELDS,
+            "received_at",
+        ],
+    ]
+    prs = prs.assign(
+        number=prs["number"].astype("int64"),
+        action=prs["action"].fillna(""),
+        title=prs["title"].fillna(""),
+        body=prs["body"].fillna(""),
+        merge_commit_sha=prs["merge_commit_sha"].str.strip().str.lower(),
+    )
+    prs = (
+        prs.sort_values(["received_at", "row"], kind="stable")
+        .drop_duplicates(["repo", "number", "action", "updated_at", "merged_at"], keep="first")
+        .reset_index(drop=True)
+    )
+    return MainlineInputs(pushes=pushes, commits=commits, prs=prs, rejects=bronze_rejects(frame, reasons))
+
+
+def merged_pull_requests(prs: pd.DataFrame) -> pd.DataFrame:
+    """One row per PR merged into its repo's default branch: the latest merged state of (repo, number).
+
+    PR created_at is the earliest seen for that PR (any delivery), for the first_commit_at fallback.
+    """
+    created = prs.groupby(["repo", "number"])["created_at"].min().rename("first_created_at")
+    merged = prs[prs["merged"] & (prs["base_ref"] == prs["default_branch"])]
+    merged = (
+        merged.sort_values(["updated_at", "received_at"], na_position="first", kind="stable")
+        .drop_duplicates(["repo", "number"], keep="last")
+        .join(created, on=["repo", "number"])
+    )
+    merged = merged.assign(created_at=merged["created_at"].fillna(merged["first_created_at"]))
+    return merged.drop(columns="first_created_at").reset_index(drop=True)
+
+
+def _push_order(pushes: pd.DataFrame) -> pd.Series:
+    """Sequence number of each push inside its repo: pushed_at, then before→after chain, then received."""
+    ordered = pushes.sort_values(["repo", "pushed_at", "received_at", "push_key"], kind="stable")
+    depth = pd.Series(0, index=ordered.index)
+    tied = ordered.duplicated(["repo", "pushed_at"], keep=False)
+    for _, group in ordered[tied].groupby(["repo", "pushed_at"], sort=False):
+        by_after = {a: idx for idx, a in zip(group.index, group["after"], strict=True)}
+        for idx, before in zip(group.index, group["before"], strict=True):
+            d, seen, cur = 0, {idx}, before
+            while cur in by_after and by_after[cur] not in seen:
+                seen.add(by_after[cur])
+                cur = group.at[by_after[cur], "before"]
+                d += 1
+            depth[idx] = d
+    ordered = ordered.assign(_depth=depth).sort_values(
+        ["repo", "pushed_at", "_depth", "received_at", "push_key"], kind="stable"
+    )
+    return pd.Series(np.arange(len(ordered)), index=ordered["push_key"].to_numpy())
+
+
+def _empty_mainline() -> pd.DataFrame:
+    dtypes = {
+        "repo": "str",
+        "sha": "str",
+        "commit_at": UTC_DTYPE,
+        "pushed_at": UTC_DTYPE,
+        "pos": "int64",
+        "seq": "int64",
+        "push_key": "int64",
+        "change_id": "str",
+        "pr_number": "Int64",
+        "is_head": "bool",
+        "merge_method": "str",
+        "message": "str",
+    }
+    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in dtypes.items()})
+
+
+def build_mainline(inputs: MainlineInputs, merged: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Ordered main line per repo with change ids (columns MAINLINE_COLUMNS); seq is 0-based per repo."""
+    if merged is None:
+        merged = merged_pull_requests(inputs.prs)
+    pushes = inputs.pushes[inputs.pushes["branch"] == inputs.pushes["default_branch"]]
+    order = _push_order(pushes)
+    ml = inputs.commits[inputs.commits["push_key"].isin(order.index)]
+    ml = ml.join(pushes.set_index("push_key")[["repo", "pushed_at"]], on="push_key")
+    ml = ml.assign(_order=order.reindex(ml["push_key"]).to_numpy())
+    ml = ml.sort_values(["_order", "pos"], kind="stable").drop_duplicates(["repo", "sha"], keep="first")
+    ml = ml.assign(seq=ml.groupby("repo", sort=False).cumcount()).reset_index(drop=True)
+    if ml.empty:
+        return _empty_mainline()
+
+    heads = (
+        merged.sort_values("merged_at", kind="stable")
+        .drop_duplicates(["repo", "merge_commit_sha"], keep="last")[["repo", "merge_commit_sha", "number"]]
+        .rename(columns={"merge_commit_sha": "sha", "number": "_head_pr"})
+    )
+    ml = ml.merge(heads, on=["repo", "sha"], how="left")
+    ml["is_head"] = ml["_head_pr"].notna()
+    ml["pr_number"] = ml.groupby("push_key", sort=False)["_head_pr"].bfill().astype("Int64")
+    is_pr = ml["pr_number"].notna()
+    ml["change_id"] = np.where(
+        is_pr,
+        ml["repo"] + "#" + ml["pr_number"].astype("str"),
+        ml["repo"] + "@" + ml["sha"],
+    )
+    ml["change_id"] = ml["change_id"].astype("str")
+    ml["merge_method"] = "direct"
+    head_rows = ml[ml["is_head"]]
+    if len(head_rows):
+        size = ml[is_pr].groupby("change_id").size()
+        n = head_rows["pr_number"].astype("int64").astype("str")
+        msg = head_rows["message"].fillna("")
+        first_line = msg.str.split("\n", n=1).str[0].str.rstrip()
+        is_merge = [m.startswith(f"Merge pull request #{k}") for m, k in zip(msg, n, strict=True)]
+        is_squash = [fl.endswith(f"(#{k})") for fl, k in zip(first_line, n, strict=True)]
+        one = size.reindex(head_rows["change_id"]).to_numpy() == 1
+        method = np.where(
+            is_merge, "merge", np.where(one & np.array(is_squash, dtype=bool), "squash", "rebase")
+        )
+        by_change = pd.Series(method, index=head_rows["change_id"].to_numpy())
+        ml.loc[is_pr, "merge_method"] = by_change.reindex(ml.loc[is_pr, "change_id"]).to_numpy()
+    ml = ml.sort_values(["repo", "seq"], kind="stable").reset_index(drop=True)
+    return ml[MAINLINE_COLUMNS]
+
+
+_MEMO: dict[tuple[int, int], tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]] = {}
+
+
+def _fingerprint(deliveries: pd.DataFrame) -> tuple[int, int]:
+    """(row count, 64-bit hash of every row's identity, body and position): ~0.1 s for 100k rows."""
+    cols = [c for c in ("source", "delivery_id", "event_type", "body", "received_at") if c in deliveries]
+    src = deliveries[cols].reset_index(drop=True).assign(_row=np.arange(len(deliveries)))
+    hashed = ", ".join(["_row", *cols])
+    with duckdb.connect() as con:
+        con.register("src", src)
+        count, digest = con.execute(f"SELECT count(*), bit_xor(hash({hashed})) FROM src").fetchall()[0]
+    return int(count), int(digest or 0)
+
+
+def load_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]:
+    """(parsed inputs, merged PRs, main line) of Bronze push + pull_request rows. Treat as read-only.
+
+    All three Silver builders need the main line of the same history; the result for the latest input
+    is memoised on a content hash (bodies included), so a run that builds all three parses it once.
+    """
+    key = _fingerprint(deliveries)
+    if key not in _MEMO:
+        inputs = parse_mainline_deliveries(deliveries)
+        merged = merged_pull_requests(inputs.prs)
+        result = (inputs, merged, build_mainline(inputs, merged))
+        _MEMO.clear()
+        _MEMO[key] = result
+    return _MEMO[key]
+
+
+def mainline_from_deliveries(deliveries: pd.DataFrame) -> pd.DataFrame:
+    """Bronze push + pull_request rows straight to the main line (memoised, read-only)."""
+    return load_mainline(deliveries)[2]
+
+
+def head_branch_first_commits(inputs: MainlineInputs, merged: pd.DataFrame) -> pd.Series:
+    """Earliest commit timestamp pushed to each merged PR's head branch, indexed by (repo, number).
+
+    A branch name can be reused: only pushes after the previous merge of a PR with the same head
+    branch and at or before this PR's merge count.
+    """
+    if merged.empty or inputs.pushes.empty:
+        return pd.Series([], dtype=UTC_DTYPE, index=pd.MultiIndex.from_tuples([], names=["repo", "number"]))
+    firsts = inputs.commits.groupby("push_key")["commit_at"].min().rename("first_at")
+    pushes = inputs.pushes.join(firsts, on="push_key")[["repo", "branch", "pushed_at", "first_at"]]
+    pushes = pushes[pushes["first_at"].notna()]
+    prs = merged[["repo", "number", "head_ref", "merged_at"]].dropna(subset=["head_ref"])
+    prs = prs.sort_values(["repo", "head_ref", "merged_at"], kind="stable")
+    prs = prs.assign(prev_merged_at=prs.groupby(["repo", "head_ref"])["merged_at"].shift(1))
+    joined = prs.merge(pushes, left_on=["repo", "head_ref"], right_on=["repo", "branch"], how="inner")
+    ok = (joined["pushed_at"] <= joined["merged_at"]) & (
+        joined["prev_merged_at"].isna() | (joined["pushed_at"] > joined["prev_merged_at"])
+    )
+    return joined[ok].groupby(["repo", "number"])["first_at"].min()

@@ -1,0 +1,145 @@
+"""silver_changes: one row per change that landed on a repo's default branch (contracts §4, §5).
+
+Rules:
+- A PR is a change when a `pull_request` delivery shows it merged (`merged`/`merged_at`) into the
+  repository's default branch; opened/closed-unmerged PRs make no change. The latest merged state
+  (by updated_at) of (repo, number) supplies title/body/merge sha. change_id `<repo>#<number>`.
+- Every other main-line commit is a direct change `<repo>@<sha>` (see mainline.py for the mapping).
+- landed_at: PR → merged_at; direct commit → repository.pushed_at of its push. event_day = landed_at day.
+- first_commit_at: direct commit → its timestamp; PR → earliest commit timestamp pushed to its head
+  branch (see head_branch_first_commits), else PR created_at.
+- head_sha / mainline_pushed_at / mainline_pos (0-based index in the push's `commits`) describe the
+  main-line commit that represents the change; commit_shas are its main-line commits in order.
+  A merged PR whose merge sha never reached the main line keeps head_sha = merge_commit_sha,
+  commit_shas "", merge_method "unknown" and null main-line columns.
+- fixes_issues: numbers referenced by `fixes|closes|resolves #N` (any GitHub closing keyword) in the PR
+  title/body, or in a direct commit's message. is_hotfix = bool(fixes_issues): Silver cannot see
+  incidents (they live in other partitions), so Gold must intersect fixes_issues with real incidents.
+- Quarantine: push / pull_request deliveries that cannot be used (see mainline.parse_mainline_deliveries),
+  reported only for deliveries whose Bronze event_day is in [start, end).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from devmetrics_assets.config import DoraRules
+from devmetrics_assets.transforms.github_payloads import (
+    UTC_DTYPE,
+    as_day,
+    comma_list,
+    conform,
+    fixed_issue_numbers,
+    utc_day,
+)
+from devmetrics_assets.transforms.mainline import head_branch_first_commits, load_mainline
+from devmetrics_assets.transforms.quarantine import in_window, quarantine_rows
+
+ASSET = "silver_changes"
+CHANGES_DTYPES: dict[str, str] = {
+    "change_id": "str",
+    "repo": "str",
+    "kind": "str",
+    "pr_number": "Int64",
+    "merge_method": "str",
+    "head_sha": "str",
+    "commit_shas": "str",
+    "first_commit_at": UTC_DTYPE,
+    "landed_at": UTC_DTYPE,
+    "fixes_issues": "str",
+    "is_hotfix": "bool",
+    "mainline_pushed_at": UTC_DTYPE,
+    "mainline_pos": "Int64",
+    "event_day": "datetime64[us]",
+}
+CHANGES_COLUMNS = list(CHANGES_DTYPES)
+
+
+def _pr_changes(merged: pd.DataFrame, mainline: pd.DataFrame, first_commits: pd.Series) -> pd.DataFrame:
+    change_id = merged["repo"] + "#" + merged["number"].astype("str")
+    heads = mainline[mainline["is_head"]].set_index("change_id")
+    pr_rows = mainline[mainline["pr_number"].notna()]
+    by_change: dict[str, list[str]] = {}
+    for cid, commit_sha in zip(pr_rows["change_id"].tolist(), pr_rows["sha"].tolist(), strict=True):
+        by_change.setdefault(cid, []).append(commit_sha)  # main-line order
+    shas = pd.Series({cid: ",".join(v) for cid, v in by_change.items()}, dtype=object)
+    first = first_commits.reindex(pd.MultiIndex.from_frame(merged[["repo", "number"]])).to_numpy()
+    head_sha = heads["sha"].reindex(change_id).to_numpy()
+    fixes = [
+        comma_list(fixed_issue_numbers(t, b)) for t, b in zip(merged["title"], merged["body"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "change_id": change_id.to_numpy(),
+            "repo": merged["repo"].to_numpy(),
+            "kind": "pull_request",
+            "pr_number": merged["number"].to_numpy(),
+            "merge_method": heads["merge_method"].reindex(change_id).fillna("unknown").to_numpy(),
+            "head_sha": np.where(pd.isna(head_sha), merged["merge_commit_sha"], head_sha),
+            "commit_shas": shas.reindex(change_id).fillna("").to_numpy(),
+            "first_commit_at": pd.Series(first, dtype=UTC_DTYPE)
+            .fillna(merged["created_at"].reset_index(drop=True))
+            .to_numpy(),
+            "landed_at": merged["merged_at"].to_numpy(),
+            "fixes_issues": fixes,
+            "mainline_pushed_at": heads["pushed_at"].reindex(change_id).to_numpy(),
+            "mainline_pos": heads["pos"].reindex(change_id).to_numpy(),
+        }
+    )
+
+
+def _direct_changes(mainline: pd.DataFrame) -> pd.DataFrame:
+    direct = mainline[mainline["pr_number"].isna()]
+    return pd.DataFrame(
+        {
+            "change_id": direct["change_id"].to_numpy(),
+            "repo": direct["repo"].to_numpy(),
+            "kind": "commit",
+            "pr_number": pd.array([pd.NA] * len(direct), dtype="Int64"),
+            "merge_method": "direct",
+            "head_sha": direct["sha"].to_numpy(),
+            "commit_shas": direct["sha"].to_numpy(),
+            "first_commit_at": direct["commit_at"].to_numpy(),
+            "landed_at": direct["pushed_at"].to_numpy(),
+            "fixes_issues": [comma_list(fixed_issue_numbers(m)) for m in direct["message"]],
+            "mainline_pushed_at": direct["pushed_at"].to_numpy(),
+            "mainline_pos": direct["pos"].to_numpy(),
+        }
+    )
+
+
+def build_silver_changes(
+    deliveries: pd.DataFrame,
+    rules: DoraRules,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(changes landed in [start, end), quarantine rows for this window's unusable deliveries).
+
+    `deliveries`: Bronze push + pull_request rows with event_day < end (history is needed for head
+    branch pushes and main-line positions). `rules` is accepted for symmetry; changes need no rule.
+    """
+    del rules  # no configurable rule applies to changes
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    inputs, merged, mainline = load_mainline(deliveries)
+
+    merged_days = utc_day(merged["merged_at"])
+    merged_w = merged[in_window(merged_days, start, end)].reset_index(drop=True)
+    direct_w = mainline[in_window(utc_day(mainline["pushed_at"]), start, end) & mainline["pr_number"].isna()]
+    firsts = head_branch_first_commits(inputs, merged_w)
+
+    changes = pd.concat(
+        [_pr_changes(merged_w, mainline, firsts), _direct_changes(direct_w)],
+        ignore_index=True,
+    )
+    changes["landed_at"] = pd.to_datetime(changes["landed_at"], utc=True)
+    changes["event_day"] = utc_day(changes["landed_at"])
+    changes["is_hotfix"] = changes["fixes_issues"] != ""
+    changes = changes[in_window(changes["event_day"], start, end)]
+    changes = changes.sort_values(["event_day", "landed_at", "change_id"], kind="stable")
+    changes = conform(changes.drop_duplicates("change_id"), CHANGES_DTYPES)
+
+    rejects = inputs.rejects
+    rejects = rejects[in_window(as_day(rejects["partition_day"]), start, end)]
+    return changes, quarantine_rows("silver", ASSET, rejects)

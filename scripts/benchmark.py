@@ -1,0 +1,267 @@
+"""Benchmark: the medium sample organisation through the graph, side by side in one run.
+
+    python scripts/benchmark.py                # 50 repos x 365 days (the issue's medium size)
+    python scripts/benchmark.py --repos 5 --days 30 --sample-days 2   # smoke size
+
+Each scenario runs in its own child process (so peak memory is its own) on the same generated files:
+  single-run backfill   the whole range as one run per partitioning, SQLite Dagster instance (as the CLI)
+  same, ephemeral       the same runs on an in-memory instance: the difference is event-storage bookkeeping
+  data work only        the same compute functions called without Dagster (parse, Silver, Gold, writes)
+  one run per day       K sampled days, each its own run, extrapolated to every partition (stated as such)
+  DuckDB SQL floor      a hand-written DuckDB pipeline computing the same Gold counts from the same files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def all_days(generated: Path) -> list[date]:
+    received = sorted(date.fromisoformat(p.stem) for p in (generated / "deliveries").glob("*.jsonl"))
+    return [received[0] + timedelta(days=i) for i in range((received[-1] - received[0]).days + 1)]
+
+
+def prepare_home(generated: Path, home: Path) -> None:
+    if home.exists():
+        shutil.rmtree(home)
+    (home / "landing" / "github").mkdir(parents=True)
+    for path in (generated / "deliveries").glob("*.jsonl"):
+        os.link(path, home / "landing" / "github" / path.name)
+    shutil.copyfile(generated / "rules.yaml", home / "rules.yaml")
+
+
+def settings_for(home: Path):
+    from devmetrics_assets.config import Settings
+
+    return Settings(home=home, warehouse_path=home / "warehouse.duckdb", landing_dir=home / "landing",
+                    rules_path=home / "rules.yaml", partition_start=Settings.from_env().partition_start)
+
+
+def scenario_backfill(generated: Path, home: Path, ephemeral: bool) -> dict:
+    import dagster as dg
+
+    from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.runner import materialise_days
+
+    prepare_home(generated, home)
+    days = all_days(generated)
+    defs = build_definitions(settings_for(home))
+    started = time.perf_counter()
+    if ephemeral:
+        results = materialise_days(defs, dg.DagsterInstance.ephemeral(), days)
+    else:
+        (home / "dagster_home").mkdir()
+        with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as instance:
+            results = materialise_days(defs, instance, days)
+    elapsed = time.perf_counter() - started
+    assert all(r.success for r in results)
+    return {"seconds": elapsed, "runs": len(results), "partitions": len(days)}
+
+
+def scenario_data_only(generated: Path, home: Path) -> dict:
+    """The graph's own compute functions, in graph order, with no Dagster around them."""
+    import pandas as pd
+
+    from devmetrics_assets.config import load_rules
+    from devmetrics_assets.layers.silver_changes import compute_changes
+    from devmetrics_assets.layers.silver_deployments import compute_deployments
+    from devmetrics_assets.layers.silver_incidents import compute_incidents
+    from devmetrics_assets.sources.github_jsonl import iter_lines, parse_deliveries
+    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
+    from devmetrics_assets.storage.warehouse import Warehouse
+    from devmetrics_assets.transforms.gold_metrics import build_gold
+    from devmetrics_assets.transforms.quarantine import quarantine_rows
+
+    prepare_home(generated, home)
+    days = all_days(generated)
+    start, end = pd.Timestamp(days[0]), pd.Timestamp(days[-1] + timedelta(days=1))
+    rules = load_rules(home / "rules.yaml")
+    warehouse = Warehouse(home / "warehouse.duckdb")
+    started = time.perf_counter()
+    warehouse.ensure_schema()
+    rows, rejects = parse_deliveries(
+        iter_lines(sorted((home / "landing" / "github").glob("*.jsonl"))), source="github",
+        secret=SAMPLE_WEBHOOK_SECRET, load_batch_id="bench", received_start=start, received_end=end)
+    warehouse.append_bronze(rows)
+    warehouse.upsert_quarantine(quarantine_rows("bronze", "bronze_github", rejects))
+    for name, compute in (("silver_changes", compute_changes), ("silver_deployments", compute_deployments),
+                          ("silver_incidents", compute_incidents)):
+        entity, bad = compute(warehouse, rules, start, end)
+        warehouse.upsert_quarantine(quarantine_rows("silver", name, bad), replace_asset=name,
+                                    start=start, end=end)
+        warehouse.replace_partition(name, entity, "event_day", start, end)
+    silver = {t: warehouse.query(f"SELECT * FROM silver_{t}")
+              for t in ("deployments", "changes", "incidents")}
+    for period, table, (p_start, p_end) in (
+        ("day", "gold_dora_daily", (start, end)),
+        ("week", "gold_dora_weekly", _aligned(start, end, "W-SUN")),
+        ("month", "gold_dora_monthly", _aligned(start, end, "M")),
+    ):
+        gold = build_gold(silver["deployments"], silver["changes"], silver["incidents"], rules, period,
+                          p_start, p_end)
+        warehouse.replace_partition(table, gold, "period_start", p_start, p_end)
+    return {"seconds": time.perf_counter() - started, "bronze_rows": len(rows)}
+
+
+def _aligned(start, end, freq: str):
+    import pandas as pd
+
+    first = pd.Period(start, freq).start_time
+    last = (pd.Period(end - pd.Timedelta(days=1), freq) + 1).start_time
+    return first, last
+
+
+def scenario_per_day(generated: Path, home: Path, source_home: Path, sample_days: int) -> dict:
+    """Each sampled day as its own run over a warehouse that already holds the year (steady state)."""
+    import dagster as dg
+
+    from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB, run_range, week_start
+
+    prepare_home(generated, home)
+    shutil.copyfile(source_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    days = all_days(generated)
+    step = max(1, len(days) // sample_days)
+    sample = days[step // 2::step][:sample_days]
+    defs = build_definitions(settings_for(home))
+    (home / "dagster_home").mkdir()
+    timings: dict[str, list[float]] = {"day": [], "week": [], "month": []}
+    with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as instance:
+        for day in sample:
+            for grain, job, key in (("day", DAILY_JOB, day), ("week", WEEKLY_JOB, week_start(day)),
+                                    ("month", MONTHLY_JOB, day.replace(day=1))):
+                started = time.perf_counter()
+                assert run_range(defs, instance, job, key, key).success
+                timings[grain].append(time.perf_counter() - started)
+    weeks = len({week_start(d) for d in days})
+    months = len({d.replace(day=1) for d in days})
+    mean = {g: sum(v) / len(v) for g, v in timings.items()}
+    return {
+        "sampled_days": [d.isoformat() for d in sample],
+        "mean_seconds_per_run": mean,
+        "extrapolated_seconds": mean["day"] * len(days) + mean["week"] * weeks + mean["month"] * months,
+        "runs": len(days) + weeks + months,
+    }
+
+
+def scenario_floor(generated: Path) -> dict:
+    from duckdb_floor import floor_counts
+
+    started = time.perf_counter()
+    counts = floor_counts(generated)
+    return {"seconds": time.perf_counter() - started, "deployments": int(counts["deployments"].sum()),
+            "incidents_opened": int(counts["incidents_opened"].sum()),
+            "failed_deploy_attempts": int(counts["failed_deploy_attempts"].sum())}
+
+
+def child(args: argparse.Namespace) -> None:
+    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
+
+    # Every scenario verifies signatures, as the demo does, so forged deliveries count nowhere.
+    os.environ["GITHUB_WEBHOOK_SECRET"] = SAMPLE_WEBHOOK_SECRET
+    generated, work = Path(args.generated), Path(args.work)
+    if args.scenario == "backfill":
+        out = scenario_backfill(generated, work / "backfill", ephemeral=False)
+    elif args.scenario == "ephemeral":
+        out = scenario_backfill(generated, work / "ephemeral", ephemeral=True)
+    elif args.scenario == "data":
+        out = scenario_data_only(generated, work / "data")
+    elif args.scenario == "per_day":
+        out = scenario_per_day(generated, work / "per_day", work / "backfill", args.sample_days)
+    else:
+        out = scenario_floor(generated)
+    out["peak_mb"] = peak_mb()
+    print("RESULT " + json.dumps(out))
+
+
+def run_child(scenario: str, args: argparse.Namespace, generated: Path, work: Path) -> dict:
+    command = [sys.executable, __file__, "--child", scenario, "--generated", str(generated), "--work",
+               str(work), "--sample-days", str(args.sample_days)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"scenario {scenario} failed:\n{done.stderr[-4000:]}")
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+def gold_totals(work: Path) -> dict:
+    from devmetrics_assets.storage.loaders import load_gold
+
+    gold = load_gold("day", scope_type="org", warehouse=work / "backfill" / "warehouse.duckdb")
+    return {c: int(gold[c].sum()) for c in ("deployments", "incidents_opened", "failed_deploy_attempts")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repos", type=int, default=50)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sample-days", type=int, default=6)
+    parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--generated", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.scenario = args.child
+        child(args)
+        return
+    work = Path(args.work or tempfile.mkdtemp(prefix="devmetrics-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    from devmetrics_assets.sources.sample_org import generate_sample_org
+
+    started = time.perf_counter()
+    org = generate_sample_org(work / "generated", repos=args.repos, days=args.days, seed=args.seed)
+    print(f"generated {org.delivery_count} deliveries ({args.repos} repos x {args.days} days) "
+          f"in {time.perf_counter() - started:.1f} s")
+    results = {}
+    for scenario in ("floor", "data", "ephemeral", "backfill", "per_day"):
+        results[scenario] = run_child(scenario, args, org.root, work)
+        print(f"  {scenario} done", flush=True)
+    floor = results["floor"]["seconds"]
+    rows = [
+        ("single-run backfill (SQLite instance)", results["backfill"]["seconds"],
+         results["backfill"]["peak_mb"], f"{results['backfill']['runs']} runs"),
+        ("  same, ephemeral instance", results["ephemeral"]["seconds"], results["ephemeral"]["peak_mb"], ""),
+        ("  data work only (no Dagster)", results["data"]["seconds"], results["data"]["peak_mb"], ""),
+        ("one run per partition (extrapolated)", results["per_day"]["extrapolated_seconds"],
+         results["per_day"]["peak_mb"],
+         f"{results['per_day']['runs']} runs; mean per run {results['per_day']['mean_seconds_per_run']}"),
+        ("DuckDB SQL floor (counts only)", floor, results["floor"]["peak_mb"], ""),
+    ]
+    print(f"\n{'scenario':40s} {'wall s':>9s} {'x floor':>8s} {'peak MB':>8s}  notes")
+    for name, seconds, mb, note in rows:
+        print(f"{name:40s} {seconds:9.1f} {seconds / floor:8.1f} {mb:8.0f}  {note}")
+    backfill, ephemeral, data = (results[k]["seconds"] for k in ("backfill", "ephemeral", "data"))
+    print(f"\nsplit of the single-run backfill: data work {data:.1f} s, Dagster event storage "
+          f"{backfill - ephemeral:.1f} s (SQLite minus ephemeral), "
+          f"other orchestration {ephemeral - data:.1f} s")
+    slower = results["per_day"]["extrapolated_seconds"] / backfill
+    print(f"per-partition runs vs single run: {slower:.1f}x slower "
+          f"(sampled days {results['per_day']['sampled_days']})")
+    totals = gold_totals(work)
+    agree = all(totals[k] == results["floor"][k] for k in totals)
+    print(f"floor counts equal Gold counts: {agree} (gold {totals}, floor "
+          f"{ {k: results['floor'][k] for k in totals} })")
+
+
+if __name__ == "__main__":
+    main()
