@@ -125,10 +125,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         run = run_range(build_definitions(), instance, DAILY_JOB, min(received), max(received),
                         [f"bronze_{args.source}"])
-    new = Warehouse(settings.warehouse_path).query(
-        "SELECT DISTINCT event_day FROM bronze_deliveries WHERE load_batch_id = ?", [run.run_id]
-    )
-    days = [pd.Timestamp(d).date() for d in new["event_day"]]
+    days = Warehouse(settings.warehouse_path).bronze_event_days(run.run_id)
     print(f"loaded {target.name}: {len(days)} event day(s) changed: {[d.isoformat() for d in days]}")
     if days:
         materialise(days, include_bronze=False)

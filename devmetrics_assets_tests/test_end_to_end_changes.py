@@ -92,9 +92,7 @@ def test_late_delivery_changes_exactly_its_event_day(copy) -> None:
     before = {t: snapshot(warehouse, t) for t in ("silver_deployments", "gold_dora_daily")}
 
     load = run_range(defs, instance, DAILY_JOB, received_day, received_day, ["bronze_github"])
-    changed = warehouse.query("SELECT DISTINCT event_day FROM bronze_deliveries WHERE load_batch_id = ?",
-                              [load.run_id])
-    affected = [pd.Timestamp(d).date() for d in changed["event_day"]]
+    affected = warehouse.bronze_event_days(load.run_id)
     assert affected == [event_day]
     results = materialise_days(defs, instance, affected, include_bronze=False)
     assert all(r.success for r in results)

@@ -10,19 +10,13 @@ change's first shipping, later incidents can mark a deployment of the window as 
 import dagster as dg
 import pandas as pd
 
-from devmetrics_assets.checks.gold_schemas import GoldDoraSchema
-from devmetrics_assets.checks.results import (
-    schema_check_result,
-    schema_check_spec,
-    unique_check_result,
-    unique_check_spec,
-)
+from devmetrics_assets.automation import automation_condition, freshness_policy
+from devmetrics_assets.checks.gold_checks import gold_check_results, gold_check_specs
 from devmetrics_assets.partitions import daily_partitions, monthly_partitions, weekly_partitions, window_of
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.gold_metrics import build_gold
 
 SILVER = ("silver_changes", "silver_deployments", "silver_incidents")
-GOLD_KEY = ["period", "period_start", "scope_type", "scope"]
 SUMMARY_COLUMNS = [
     "period_start", "deployments", "change_failure_rate", "lead_time_median_h",
     "recovery_median_h", "rework_rate", "incidents_opened",
@@ -46,9 +40,9 @@ def read_silver(warehouse: Warehouse, end: pd.Timestamp) -> dict[str, pd.DataFra
     if missing:
         raise dg.Failure(f"Silver tables not materialised yet: {missing}")
     return {
-        "deployments": warehouse.query("SELECT * FROM silver_deployments"),
-        "changes": warehouse.query("SELECT * FROM silver_changes WHERE event_day < ?", [end.date()]),
-        "incidents": warehouse.query("SELECT * FROM silver_incidents"),
+        "deployments": warehouse.read_table("silver_deployments"),
+        "changes": warehouse.read_window("silver_changes", "event_day", None, end),
+        "incidents": warehouse.read_table("silver_incidents"),
     }
 
 
@@ -79,7 +73,9 @@ def build_gold_asset(period: str) -> dg.AssetsDefinition:
         owners=["team:engineering-insights"],
         metadata={"partition_column": "period_start", "grain": period},
         required_resource_keys={"warehouse", "rules"},
-        check_specs=[schema_check_spec(name), unique_check_spec(name, GOLD_KEY)],
+        check_specs=gold_check_specs(name),
+        freshness_policy=freshness_policy("gold"),
+        automation_condition=automation_condition("gold"),
     )
     def _gold(context: dg.AssetExecutionContext):
         start, end = window_of(context)
@@ -100,7 +96,6 @@ def build_gold_asset(period: str) -> dg.AssetsDefinition:
                 "org_metrics": dg.MetadataValue.md(markdown_summary(gold)),
             },
         )
-        yield schema_check_result(GoldDoraSchema, gold)
-        yield unique_check_result(gold, GOLD_KEY)
+        yield from gold_check_results(name, gold, silver, start, end)
 
     return _gold

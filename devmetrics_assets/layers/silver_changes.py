@@ -18,7 +18,9 @@ def compute_changes(
     warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # History before the window is read too: feature-branch pushes give a PR's first commit time.
-    return build_silver_changes(bronze_rows(warehouse, MAINLINE_EVENTS, end), rules, start, end)
+    # One day past the window too: a PR merged just before midnight has its merge push after it.
+    deliveries = bronze_rows(warehouse, MAINLINE_EVENTS, end + pd.Timedelta(days=1))
+    return build_silver_changes(deliveries, rules, start, end)
 
 
 def build_silver_changes_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:

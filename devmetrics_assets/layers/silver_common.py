@@ -12,18 +12,13 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from devmetrics_assets.checks.results import (
-    schema_check_result,
-    schema_check_spec,
-    unique_check_result,
-    unique_check_spec,
-)
+from devmetrics_assets.automation import automation_condition, freshness_policy
+from devmetrics_assets.checks.silver_checks import silver_check_results, silver_check_specs
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.partitions import daily_partitions, late_arrival_mapping, window_of
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
-BRONZE_COLUMNS = "source, provider, delivery_id, event_type, received_at, event_day, body"
 MAINLINE_EVENTS = ("push", "pull_request")
 
 # (warehouse, rules, start, end) -> (entity rows in the window, rejects)
@@ -39,13 +34,7 @@ def bronze_rows(
     """Bronze deliveries of the given event types by event day (< end, and >= start if given)."""
     if not warehouse.table_exists("bronze_deliveries"):
         raise dg.Failure("bronze_deliveries does not exist yet: materialise a Bronze asset first")
-    marks = ", ".join("?" for _ in event_types)
-    sql = f"SELECT {BRONZE_COLUMNS} FROM bronze_deliveries WHERE event_type IN ({marks}) AND event_day < ?"
-    params: list = [*event_types, end.date()]
-    if start is not None:
-        sql += " AND event_day >= ?"
-        params.append(start.date())
-    return warehouse.query(sql + " ORDER BY load_seq", params)
+    return warehouse.read_bronze(event_types, end, start)
 
 
 def build_silver_asset(
@@ -68,7 +57,9 @@ def build_silver_asset(
         owners=["team:data-platform"],
         metadata={"partition_column": "event_day", "key": ", ".join(key)},
         required_resource_keys={"warehouse", "rules"},
-        check_specs=[schema_check_spec(name), unique_check_spec(name, key)],
+        check_specs=silver_check_specs(name, key),
+        freshness_policy=freshness_policy("silver"),
+        automation_condition=automation_condition("silver"),
     )
     def _silver(context: dg.AssetExecutionContext):
         start, end = window_of(context)
@@ -88,7 +79,6 @@ def build_silver_asset(
                 "days_with_rows": int(rows["event_day"].nunique()) if len(rows) else 0,
             },
         )
-        yield schema_check_result(schema, rows)
-        yield unique_check_result(rows, key)
+        yield from silver_check_results(name, schema, key, rows, rejects, warehouse, start, end)
 
     return _silver

@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +24,10 @@ import duckdb
 import pandas as pd
 
 from devmetrics_assets.storage import tables as T
+
+# What Silver reads from Bronze (the payload and its keys; not the ingestion bookkeeping).
+BRONZE_READ_COLUMNS = ["source", "provider", "delivery_id", "event_type", "received_at", "event_day", "body",
+                       "load_seq"]
 
 TimeLike = datetime | date | str | pd.Timestamp
 
@@ -42,7 +46,8 @@ class NothingMaterializedError(LookupError):
         where = f" for window {window}" if window else ""
         return cls(
             f"Nothing materialised yet: table '{table}' is not in warehouse {path}{where}. "
-            f"Run `devmetrics run` or materialise {asset or table} in the Dagster UI."
+            f"Run `devmetrics demo` (sample) or `devmetrics load FILE`, or materialise {asset or table} "
+            "in the Dagster UI."
         )
 
 
@@ -133,7 +138,7 @@ class Warehouse:
         if read_only and not self.path.exists():
             raise NothingMaterializedError(
                 f"Nothing materialised yet: warehouse file {self.path} does not exist. "
-                "Run `devmetrics run` or materialise the assets in the Dagster UI."
+                "Run `devmetrics demo` / `devmetrics load` or materialise the assets in the Dagster UI."
             )
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -449,9 +454,27 @@ class Warehouse:
                 return _fetch(con, sql, params, self._hints_by_name(con))
             except duckdb.CatalogException as exc:
                 raise NothingMaterializedError(
-                    f"{exc} (warehouse {self.path}). Run `devmetrics run` or materialise the asset "
-                    "in the Dagster UI."
+                    f"{exc} (warehouse {self.path}). Run `devmetrics demo` / `devmetrics load` or "
+                    "materialise the asset in the Dagster UI."
                 ) from exc
+
+    # ---- what the layers read: the storage interface another backend implements too --------
+    def read_bronze(
+        self, event_types: Sequence[str], end: TimeLike, start: TimeLike | None = None
+    ) -> pd.DataFrame:
+        """Bronze deliveries of these event types with start <= event_day < end, in load order."""
+        marks = ", ".join("?" for _ in event_types)
+        rows = self.read_window(
+            T.BRONZE_TABLE, "event_day", start, end, where_sql=f"event_type IN ({marks})",
+            params=list(event_types), columns=BRONZE_READ_COLUMNS,
+        )
+        return rows.sort_values("load_seq", kind="stable").reset_index(drop=True)
+
+    def bronze_event_days(self, load_batch_id: str) -> list[date]:
+        """Event days of the deliveries one load batch inserted: the Silver partitions it changed."""
+        days = self.read_window(T.BRONZE_TABLE, "event_day", None, None, where_sql="load_batch_id = ?",
+                                params=[load_batch_id], columns=["event_day"])
+        return sorted({pd.Timestamp(d).date() for d in days["event_day"]})
 
     def table_exists(self, table: str) -> bool:
         if not self.path.exists():

@@ -96,7 +96,8 @@ def root_cause_matches(successes: pd.DataFrame, incidents: pd.DataFrame) -> pd.D
     # An incident is caused by the FIRST deployment that shipped its root cause: a redeploy after a
     # rollback ships the same commit again but is not a second failure for the same incident.
     order = successes[["deployment_id", "finished_at"]].drop_duplicates("deployment_id")
-    pairs = pairs.merge(order, on="deployment_id").sort_values(["finished_at", "deployment_id"], kind="stable")
+    pairs = pairs.merge(order, on="deployment_id")
+    pairs = pairs.sort_values(["finished_at", "deployment_id"], kind="stable")
     first = pairs.drop_duplicates("incident_id", keep="first")
     return first[["deployment_id", "incident_id"]].reset_index(drop=True)
 

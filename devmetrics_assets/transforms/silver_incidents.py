@@ -3,9 +3,12 @@
 Rules (contracts §2, §4, §5):
 - An issue is an incident when a label of its latest known state, or the label of any `labeled`
   event, matches rules.is_incident_label (case-insensitive). incident_id = `<repo>#<number>`.
+- Volumes are small (one day of issues), so bodies go through json.loads and plain Python; only the
+  main line (memoised, see mainline.load_mainline) is needed from the large push history.
 - Events are ordered by their own time: `closed` → issue.closed_at, `opened` → issue.created_at, other
   issue actions → issue.updated_at, comments → comment.created_at (edits/deletes: comment.updated_at).
-  The latest event's issue snapshot gives title and state.
+  The latest `issues` event's snapshot gives title, body, labels and state (a comment's snapshot only
+  when the issue has no own event: comment payloads may carry a stale issue).
 - opened_at = issue.created_at; resolved_at = the last closed_at while the final state is closed;
   reopened_count = number of distinct `reopened` events; is_open = final state is not closed.
 - Root cause: every `root cause: <sha>` mention in the latest issue body (timed when that body text

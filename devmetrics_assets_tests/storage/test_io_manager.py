@@ -173,7 +173,7 @@ def test_missing_upstream_fails_with_a_clear_message(path):
     assert not result.success
     text = error_text(result, "toy_gold")
     assert "Nothing materialised yet" in text and "materialise toy_silver in the Dagster UI" in text
-    assert "devmetrics run" in text
+    assert "devmetrics demo" in text
 
 
 def test_warehouse_resource_points_at_the_file(path):

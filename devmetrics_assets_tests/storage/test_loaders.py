@@ -148,7 +148,7 @@ def test_unknown_names_list_the_valid_ones(wh):
 
 def test_missing_file_or_table_says_what_to_run(wh, tmp_path):
     missing = tmp_path / "nowhere" / "warehouse.duckdb"
-    with pytest.raises(NothingMaterializedError, match="devmetrics run"):
+    with pytest.raises(NothingMaterializedError, match="devmetrics demo"):
         load_gold(warehouse=missing)
     assert not missing.exists()  # a read never creates the file
     with pytest.raises(NothingMaterializedError, match="gold_dora_monthly"):

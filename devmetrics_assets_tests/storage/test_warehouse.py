@@ -328,7 +328,7 @@ def test_quarantine_replace_validates_arguments(wh):
 
 # ---- reads and errors ----------------------------------------------------------------------------
 def test_read_window_filters_and_names_missing_things(wh):
-    with pytest.raises(NothingMaterializedError, match="devmetrics run"):
+    with pytest.raises(NothingMaterializedError, match="devmetrics demo"):
         wh.read_window("silver_changes", "event_day", "2025-01-01", "2025-01-02")
     with pytest.raises(NothingMaterializedError):
         with wh.connect(read_only=True):

@@ -82,6 +82,13 @@ def test_events_are_ordered_by_their_own_time_not_arrival() -> None:
     )
 
 
+def test_a_stale_issue_snapshot_inside_a_later_comment_does_not_reopen() -> None:
+    stale = issue_obj(7, created=OPENED, labels=("Incident",))  # the issue as it was when opened
+    late_comment = comment_body("api", stale, 3, "post-mortem written", "2025-03-03T18:00:00Z")
+    row = build([*lifecycle(), ("issue_comment", late_comment)])[0].loc[f"{API}#7"]
+    assert not row["is_open"] and row["resolved_at"] == pd.Timestamp("2025-03-03T15:00:00Z")
+
+
 def test_open_incident_labeled_later_and_repo_qualified_ids() -> None:
     plain = issue_obj(1, created=OPENED, labels=())
     labeled = issue_obj(1, created=OPENED, updated="2025-03-03T09:30:00Z", labels=("sev1",))

@@ -1,0 +1,1 @@
+"""Alerting: notifications about data problems and about events that matter now."""

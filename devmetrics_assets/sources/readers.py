@@ -1,0 +1,43 @@
+"""Readers: how each source type becomes Bronze rows for a received-day window.
+
+A reader returns (rows, rejects): rows in the bronze_deliveries columns (docs/contracts.md §4,
+without load_seq), rejects in the quarantine.REJECT_COLUMNS. The Bronze asset appends the rows
+and quarantines the rejects; a reader never writes storage itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pandas as pd
+
+from devmetrics_assets.sources.github_jsonl import iter_lines, parse_deliveries
+from devmetrics_assets.sources.registry import SourceSpec
+
+Reader = Callable[..., tuple[pd.DataFrame, pd.DataFrame]]
+
+
+def read_github_jsonl(
+    spec: SourceSpec, *, start: datetime, end: datetime, secret: str | None, load_batch_id: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Recorded GitHub deliveries in the source's landing folder, received in [start, end)."""
+    paths = sorted(spec.landing_dir.glob("*.jsonl")) if spec.landing_dir.exists() else []
+    return parse_deliveries(
+        iter_lines(paths, start.date(), end.date()), source=spec.name, secret=secret,
+        load_batch_id=load_batch_id, received_start=start, received_end=end,
+    )
+
+
+READERS: dict[str, Reader] = {"github_jsonl": read_github_jsonl}
+
+
+def read_source(
+    spec: SourceSpec, *, start: datetime, end: datetime, secret: str | None, load_batch_id: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    try:
+        reader = READERS[spec.type]
+    except KeyError:
+        known = sorted(READERS)
+        raise ValueError(f"source {spec.name!r}: unknown type {spec.type!r}; known: {known}") from None
+    return reader(spec, start=start, end=end, secret=secret, load_batch_id=load_batch_id)
