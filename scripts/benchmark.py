@@ -84,7 +84,7 @@ def scenario_data_only(generated: Path, home: Path) -> dict:
     from devmetrics_assets.layers.silver_changes import compute_changes
     from devmetrics_assets.layers.silver_deployments import compute_deployments
     from devmetrics_assets.layers.silver_incidents import compute_incidents
-    from devmetrics_assets.sources.github_jsonl import iter_lines, parse_deliveries
+    from devmetrics_assets.sources.github_jsonl import parse_deliveries
     from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
     from devmetrics_assets.storage.warehouse import Warehouse
     from devmetrics_assets.transforms.gold_metrics import build_gold
@@ -98,7 +98,7 @@ def scenario_data_only(generated: Path, home: Path) -> dict:
     started = time.perf_counter()
     warehouse.ensure_schema()
     rows, rejects = parse_deliveries(
-        iter_lines(sorted((home / "landing" / "github").glob("*.jsonl"))), source="github",
+        sorted((home / "landing" / "github").glob("*.jsonl")), source="github",
         secret=SAMPLE_WEBHOOK_SECRET, load_batch_id="bench", received_start=start, received_end=end)
     warehouse.append_bronze(rows)
     warehouse.upsert_quarantine(quarantine_rows("bronze", "bronze_github", rejects))

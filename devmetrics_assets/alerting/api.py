@@ -19,7 +19,8 @@ SEVERITIES = ("info", "warning", "error", "critical")
 class Notification:
     # Stable identity of the problem: one notification per problem until it clears.
     problem_key: str
-    kind: str  # check_failed | materialization_failed | freshness_failed | recovered | deployment_failed | ...
+    # check_failed | materialization_failed | freshness_failed | recovered | deployment_failed | ...
+    kind: str
     severity: str  # one of SEVERITIES
     title: str
     body: str

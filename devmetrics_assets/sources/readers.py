@@ -12,7 +12,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from devmetrics_assets.sources.github_jsonl import iter_lines, parse_deliveries
+from devmetrics_assets.sources.github_jsonl import parse_deliveries, select_files
+from devmetrics_assets.sources.landing import read_landing_jsonl
 from devmetrics_assets.sources.registry import SourceSpec
 
 Reader = Callable[..., tuple[pd.DataFrame, pd.DataFrame]]
@@ -24,12 +25,12 @@ def read_github_jsonl(
     """Recorded GitHub deliveries in the source's landing folder, received in [start, end)."""
     paths = sorted(spec.landing_dir.glob("*.jsonl")) if spec.landing_dir.exists() else []
     return parse_deliveries(
-        iter_lines(paths, start.date(), end.date()), source=spec.name, secret=secret,
+        select_files(paths, start.date(), end.date()), source=spec.name, secret=secret,
         load_batch_id=load_batch_id, received_start=start, received_end=end,
     )
 
 
-READERS: dict[str, Reader] = {"github_jsonl": read_github_jsonl}
+READERS: dict[str, Reader] = {"github_jsonl": read_github_jsonl, "landing_jsonl": read_landing_jsonl}
 
 
 def read_source(

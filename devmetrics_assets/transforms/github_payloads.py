@@ -276,6 +276,17 @@ def as_day(values: pd.Series) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- anchors
+# The anchor rule as data (first present path wins), shared by the Python and the SQL readers.
+ANCHOR_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "push": (("repository", "pushed_at"),),
+    "pull_request": (("pull_request", "merged_at"), ("pull_request", "updated_at")),
+    "deployment": (("deployment", "created_at"),),
+    "deployment_status": (("deployment", "created_at"),),
+    "issues": (("issue", "created_at"),),
+    "issue_comment": (("issue", "created_at"),),
+}
+
+
 def event_anchor_value(event_type: str, body: dict) -> Any:
     """The raw anchor field (ISO text or epoch) that decides a delivery's Silver partition day (contracts §3).
 
@@ -285,15 +296,10 @@ def event_anchor_value(event_type: str, body: dict) -> Any:
     """
     if not isinstance(body, dict):
         return None
-    if event_type == "push":
-        return dig(body, "repository", "pushed_at")
-    if event_type == "pull_request":
-        pr = body.get("pull_request")
-        return dig(pr, "merged_at") or dig(pr, "updated_at")
-    if event_type in ("deployment", "deployment_status"):
-        return dig(body, "deployment", "created_at")
-    if event_type in ("issues", "issue_comment"):
-        return dig(body, "issue", "created_at")
+    for path in ANCHOR_PATHS.get(event_type, ()):
+        value = dig(body, *path)
+        if value:
+            return value
     return None
 
 

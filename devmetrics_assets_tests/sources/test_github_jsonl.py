@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from devmetrics_assets.sources.github_jsonl import iter_lines, parse_deliveries, signature_for
+from devmetrics_assets.sources.github_jsonl import iter_lines, parse_deliveries, select_files, signature_for
 
 SECRET = "s3cret"
 
@@ -31,7 +31,7 @@ DEPLOYMENT = {"action": "created", "deployment": {"id": 1, "created_at": "2025-0
 def parse(tmp_path: Path, lines: list[str], secret: str | None = SECRET, **window):
     path = tmp_path / "deliveries.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return parse_deliveries(iter_lines([path]), source="github", secret=secret, load_batch_id="b1", **window)
+    return parse_deliveries([path], source="github", secret=secret, load_batch_id="b1", **window)
 
 
 def test_signed_delivery_becomes_a_bronze_row_anchored_on_its_event_day(tmp_path: Path) -> None:
@@ -86,5 +86,6 @@ def test_day_named_files_outside_the_window_are_not_read(tmp_path: Path) -> None
     (tmp_path / "2025-03-01.jsonl").write_text("x\n")
     (tmp_path / "2025-03-02.jsonl").write_text("y\n")
     (tmp_path / "import-abc.jsonl").write_text("z\n")
-    lines = list(iter_lines(sorted(tmp_path.glob("*.jsonl")), date(2025, 3, 2), date(2025, 3, 3)))
-    assert [line.text for line in lines] == ["y", "z"]
+    chosen = select_files(tmp_path.glob("*.jsonl"), date(2025, 3, 2), date(2025, 3, 3))
+    assert [p.name for p in chosen] == ["2025-03-02.jsonl", "import-abc.jsonl"]
+    assert [line.text for line in iter_lines(chosen)] == ["y", "z"]

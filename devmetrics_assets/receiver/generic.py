@@ -1,0 +1,127 @@
+"""The generic JSON format: deployments and incidents from any CI/CD or incident tool.
+
+A tool that is not GitHub, GitLab or PagerDuty posts one JSON object per event to
+`/webhooks/generic/<source>` (documented with examples in docs/sources.md). The receiver validates it
+here before storing, so a sender learns at once, with a 400 naming every bad field, that a record
+could never count; accepted records land unchanged (`body_raw`) and the generic Silver parser reads them.
+Unknown extra fields are allowed and kept.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+EVENT_TYPES = ("deployment", "incident")
+DEPLOYMENT_STATUSES = ("queued", "pending", "in_progress", "success", "failure", "error", "inactive")
+TERMINAL_DEPLOYMENT_STATUSES = ("success", "failure", "error", "inactive")
+INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
+REPO_RE = re.compile(r"^[^/\s]+/[^\s]+$")
+
+# field -> (required, kind). Kinds: id (text or integer), text, repo, sha, time, status.
+DEPLOYMENT_FIELDS: dict[str, tuple[bool, str]] = {
+    "type": (True, "text"),
+    "id": (True, "id"),
+    "repo": (True, "repo"),
+    "environment": (True, "text"),
+    "sha": (True, "sha"),
+    "status": (True, "status"),
+    "created_at": (True, "time"),
+    "finished_at": (False, "time"),
+    "ref": (False, "text"),
+    "service": (False, "text"),
+    "url": (False, "text"),
+    "description": (False, "text"),
+}
+INCIDENT_FIELDS: dict[str, tuple[bool, str]] = {
+    "type": (True, "text"),
+    "id": (True, "id"),
+    "repo": (False, "repo"),
+    "service": (False, "text"),
+    "title": (False, "text"),
+    "status": (True, "status"),
+    "opened_at": (True, "time"),
+    "resolved_at": (False, "time"),
+    "updated_at": (False, "time"),
+    "root_cause_sha": (False, "sha"),
+    "deployment_id": (False, "id"),
+    "severity": (False, "text"),
+    "url": (False, "text"),
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 time WITH a UTC offset (`Z` or `+02:00`); anything else is None, because a time
+    without an offset is ambiguous and would shift metrics by hours."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _problem(name: str, kind: str, value: Any, statuses: tuple[str, ...]) -> str | None:
+    if kind == "id":
+        ok = (isinstance(value, str) and value.strip() != "") or (
+            isinstance(value, int) and not isinstance(value, bool))
+        return None if ok else f"{name}: expected a non-empty text or integer id"
+    if kind == "text":
+        return None if isinstance(value, str) and value.strip() else f"{name}: expected non-empty text"
+    if kind == "repo":
+        return None if isinstance(value, str) and REPO_RE.match(value) else f"{name}: expected 'owner/name'"
+    if kind == "sha":
+        return None if isinstance(value, str) and SHA_RE.match(value) else (
+            f"{name}: expected a commit sha (7 to 40 hex characters)")
+    if kind == "time":
+        return None if parse_time(value) else (
+            f"{name}: expected an ISO-8601 time with a UTC offset, e.g. 2025-03-04T10:15:02Z")
+    if kind == "status":
+        return None if value in statuses else f"{name}: expected one of {list(statuses)}, got {value!r}"
+    raise AssertionError(kind)
+
+
+def validate(body: Any) -> tuple[str | None, list[str]]:
+    """(event type, problems). No problems means the record is usable downstream."""
+    if not isinstance(body, dict):
+        return None, ["body: expected a JSON object"]
+    event_type = body.get("type")
+    if event_type not in EVENT_TYPES:
+        return None, [f"type: expected one of {list(EVENT_TYPES)}, got {event_type!r}"]
+    fields = DEPLOYMENT_FIELDS if event_type == "deployment" else INCIDENT_FIELDS
+    statuses = DEPLOYMENT_STATUSES if event_type == "deployment" else INCIDENT_STATUSES
+    problems = []
+    for name, (required, kind) in fields.items():
+        value = body.get(name)
+        if value is None:
+            if required:
+                problems.append(f"{name}: required")
+            continue
+        problem = _problem(name, kind, value, statuses)
+        if problem:
+            problems.append(problem)
+    if event_type == "deployment":
+        if body.get("status") in TERMINAL_DEPLOYMENT_STATUSES and body.get("finished_at") is None:
+            problems.append("finished_at: required when status is " + "|".join(TERMINAL_DEPLOYMENT_STATUSES))
+    else:
+        if body.get("repo") is None and body.get("service") is None:
+            problems.append("repo: required unless service is given (root causes link through repo)")
+        if body.get("status") == "resolved" and body.get("resolved_at") is None:
+            problems.append("resolved_at: required when status is resolved")
+    return event_type, problems
+
+
+def delivery_id(body: dict) -> str:
+    """A stable id for one state of one record: a redelivery repeats it, a status change does not.
+
+    `generic:<type>:<id>:<status>:<time of that status>` (contracts §6: body id + status/time).
+    """
+    if body["type"] == "deployment":
+        at = body.get("finished_at") or body.get("created_at")
+    else:
+        at = body.get("resolved_at") if body.get("status") == "resolved" else None
+        at = at or body.get("updated_at") or body.get("opened_at")
+    return f"generic:{body['type']}:{body['id']}:{body['status']}:{at}"
