@@ -144,6 +144,47 @@ def _received_days(lines) -> list[date]:
     return sorted(days)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-materialise the partitions that produced matching quarantine rows (after fixing the cause)."""
+    import dagster as dg
+
+    from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.runner import DAILY_JOB, contiguous_ranges, run_range
+    from devmetrics_assets.storage.replay import replay_quarantine
+    from devmetrics_assets.storage.warehouse import Warehouse
+
+    settings = Settings.from_env()
+    prepare_environment(settings)
+    warehouse = Warehouse(settings.warehouse_path)
+    targets = replay_quarantine(warehouse, layer=args.layer, asset=args.asset, reason_like=args.reason)
+    if not targets:
+        print("nothing quarantined matches; nothing to replay")
+        return 0
+    for t in targets:
+        days = ", ".join(d.isoformat() for d in t.days) or "-"
+        print(f"{t.layer:6} {t.asset}: {t.rows} row(s); partitions: {days}")
+        for ref in t.unresolved:
+            print(f"       {ref}: no received day known; load the fixed file with `devmetrics load`")
+    if args.dry_run:
+        return 0
+    event_days: set[date] = set()
+    defs = build_definitions()
+    with dg.DagsterInstance.get() as instance:
+        for t in targets:
+            if t.layer == "bronze":
+                # Bronze re-reads the landing files of those received days; Silver follows what changed.
+                for first, last in contiguous_ranges(t.days):
+                    run = run_range(defs, instance, DAILY_JOB, first, last, [t.asset])
+                    event_days.update(warehouse.bronze_event_days(run.run_id))
+            elif t.layer == "silver":
+                event_days.update(t.days)
+    if event_days:
+        materialise(sorted(event_days), include_bronze=False)
+    left = replay_quarantine(warehouse, layer=args.layer, asset=args.asset, reason_like=args.reason)
+    print(f"replayed; {sum(t.rows for t in left)} matching row(s) still quarantined")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     print_summary(Settings.from_env(), args.grain)
     return 0
@@ -175,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = sub.add_parser("summary", help="print organisation-level DORA metrics")
     summary.add_argument("--grain", choices=["day", "week", "month"], default="month")
     summary.set_defaults(func=cmd_summary)
+    replay = sub.add_parser("replay", help="re-run the partitions that produced quarantined records")
+    replay.add_argument("--layer", choices=["bronze", "silver", "gold"])
+    replay.add_argument("--asset")
+    replay.add_argument("--reason", help="case-insensitive substring of the reason (LIKE pattern with %%)")
+    replay.add_argument("--dry-run", action="store_true", help="only list the partitions")
+    replay.set_defaults(func=cmd_replay)
     ui = sub.add_parser("ui", help="start the Dagster UI on the same instance")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)

@@ -10,15 +10,19 @@ import os
 
 import dagster as dg
 
+from devmetrics_assets.alerting.notifier import build_notifier
+from devmetrics_assets.alerting.routing import config_path
+from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.config import Settings
 from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
 from devmetrics_assets.layers.gold_dora import build_gold_asset
+from devmetrics_assets.layers.quarantine import build_quarantine_asset
 from devmetrics_assets.layers.silver_changes import build_silver_changes_asset
 from devmetrics_assets.layers.silver_deployments import build_silver_deployments_asset
 from devmetrics_assets.layers.silver_incidents import build_silver_incidents_asset
 from devmetrics_assets.resources import RulesResource, WebhookSecretResource
-from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB
-from devmetrics_assets.sources.registry import SourceSpec, default_sources
+from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
+from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
 from devmetrics_assets.storage.io_manager import DuckDBPartitionIOManager, WarehouseResource
 
 
@@ -34,7 +38,8 @@ def build_definitions(
     settings: Settings | None = None, sources: list[SourceSpec] | None = None
 ) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    sources = sources if sources is not None else default_sources(settings)
+    declared = sources is None
+    sources = sources if sources is not None else load_sources(settings=settings)
     bronze = [build_bronze_asset(spec) for spec in sources]
     bronze_keys = [asset.key for asset in bronze]
     silver = [
@@ -43,11 +48,17 @@ def build_definitions(
         build_silver_incidents_asset(bronze_keys),
     ]
     gold = [build_gold_asset(period) for period in ("day", "week", "month")]
+    quarantine = build_quarantine_asset([*bronze_keys, *(a.key for a in silver)])
+    home = settings.home
+    sensors = notification_sensors(lambda: build_notifier(config_path(home), home))
     warehouse_path = str(settings.warehouse_path)
     resources: dict[str, object] = {
         "io_manager": DuckDBPartitionIOManager(path=warehouse_path),
         "warehouse": WarehouseResource(path=warehouse_path),
-        "rules": RulesResource(path=str(settings.rules_path)),
+        "rules": RulesResource(
+            path=str(settings.rules_path),
+            sources_path=str(sources_path(settings)) if declared else None,
+        ),
     }
     for spec in sources:
         resources[secret_resource_key(spec)] = secret_resource(spec)
@@ -57,8 +68,11 @@ def build_definitions(
                             | dg.AssetSelection.assets("gold_dora_daily")),
         dg.define_asset_job(WEEKLY_JOB, selection=dg.AssetSelection.assets("gold_dora_weekly")),
         dg.define_asset_job(MONTHLY_JOB, selection=dg.AssetSelection.assets("gold_dora_monthly")),
+        dg.define_asset_job(QUARANTINE_JOB, selection=dg.AssetSelection.assets("quarantine")),
     ]
-    return dg.Definitions(assets=[*bronze, *silver, *gold], resources=resources, jobs=jobs)
+    return dg.Definitions(
+        assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs, sensors=sensors
+    )
 
 
 defs = build_definitions()

@@ -8,12 +8,19 @@ from devmetrics_assets.config import DoraRules, load_rules
 
 
 class RulesResource(dg.ConfigurableResource):
-    """Business rules (production environments, incident labels, ownership) from a YAML file."""
+    """Business rules (production environments, incident labels, ownership) from rules.yaml,
+    widened by the rules each source declares in sources.yaml (when `sources_path` is set)."""
 
     path: str | None = None
+    sources_path: str | None = None
 
     def rules(self) -> DoraRules:
-        return load_rules(self.path)
+        base = load_rules(self.path)
+        if not self.sources_path:
+            return base
+        from devmetrics_assets.sources.registry import load_sources, merge_rules
+
+        return merge_rules(base, load_sources(self.sources_path))
 
 
 class WebhookSecretResource(dg.ConfigurableResource):

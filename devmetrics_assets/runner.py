@@ -15,6 +15,7 @@ import dagster as dg
 DAILY_JOB = "dora_daily_job"
 WEEKLY_JOB = "dora_weekly_job"
 MONTHLY_JOB = "dora_monthly_job"
+QUARANTINE_JOB = "quarantine_job"
 SILVER_AND_GOLD_DAILY = ("silver_changes", "silver_deployments", "silver_incidents", "gold_dora_daily")
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -72,6 +73,9 @@ def materialise_days(
         results.append(run_range(defs, instance, WEEKLY_JOB, first, last))
     for first, last in contiguous_ranges_of_months(days):
         results.append(run_range(defs, instance, MONTHLY_JOB, first, last))
+    # The quarantine view summarises what these runs put aside (unpartitioned, one cheap run).
+    quarantine_job = defs.resolve_job_def(QUARANTINE_JOB)
+    results.append(quarantine_job.execute_in_process(instance=instance, run_config=QUIET))
     return results
 
 

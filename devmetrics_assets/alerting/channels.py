@@ -161,7 +161,8 @@ class SlackWebhookChannel:
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
         ]
         if message.get("body"):
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": str(message["body"])[:2900]}})
+            body = str(message["body"])[:2900]  # Slack caps a section at 3000 characters
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
         context = _context_line(message)
         links = (message.get("details") or {}).get("links") or {}
         if links:
@@ -326,7 +327,8 @@ def _webhook(name: str, spec: Mapping[str, Any], where: str, home: Path, timeout
 
 
 def _email(name: str, spec: Mapping[str, Any], where: str, home: Path, timeout: float) -> Channel:
-    allowed = {"host", "port", "sender", "to", "starttls", "ssl", "username", "password_env", "timeout_seconds"}
+    allowed = {"host", "port", "sender", "to", "starttls", "ssl", "username", "password_env",
+               "timeout_seconds"}
     _check_fields(spec, allowed, where)
     to = _get(spec, "to", (str, list), where, required=True)
     to = [to] if isinstance(to, str) else to
@@ -364,7 +366,9 @@ CHANNEL_TYPES: dict[str, ChannelBuilder] = {
 }
 
 
-def build_channel(name: str, spec: Mapping[str, Any], *, where: str, home: Path, timeout: float = 5.0) -> Channel:
+def build_channel(
+    name: str, spec: Mapping[str, Any], *, where: str, home: Path, timeout: float = 5.0
+) -> Channel:
     """A channel from its alerting.yaml entry; ConfigError names `where` and the field."""
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: expected a mapping with a 'type'")

@@ -178,6 +178,7 @@ class Outbox:
         *,
         max_attempts: int = 20,
         only_channels: set[str] | None = None,
+        skip_channels: set[str] | None = None,
     ) -> DeliveryReport:
         """Send due messages, oldest first, at most `max_attempts` sends; see the module docstring."""
         report = DeliveryReport()
@@ -187,7 +188,7 @@ class Outbox:
                 "SELECT id, channel FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
                 "AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ?",
                 (now, now, CANDIDATES_PER_CALL)).fetchall()
-            failed_channels: set[str] = set()
+            failed_channels: set[str] = set(skip_channels or ())
             for message_id, channel_name in candidates:
                 if report.attempts >= max_attempts:
                     break
@@ -198,8 +199,8 @@ class Outbox:
                     continue  # another process took it, or it is no longer due
                 error = self._send(channels.get(channel_name), channel_name, message)
                 if error is None:
-                    con.execute("UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL, "
-                                "attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                    con.execute("UPDATE outbox SET status = 'delivered', delivered_at = ?, "
+                                "lease_until = NULL, attempts = attempts + 1, last_error = NULL WHERE id = ?",
                                 (self.clock(), message_id))
                     report.delivered.append((message_id, channel_name))
                     report.outcomes[channel_name] = None

@@ -131,9 +131,10 @@ def _channel_list(value: Any, where: str, known: Mapping[str, Any]) -> tuple[str
 def _route(data: Any, where: str, known: Mapping[str, Any]) -> Route:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping with 'match' and 'channels'")
-    unknown = sorted(set(data) - {"match", "channels", "stop", "name"})
+    fields = ["channels", "match", "name", "stop"]
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: ['channels', 'match', 'name', 'stop']")
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {fields}")
     if "channels" not in data:
         raise ConfigError(f"{where}.channels: required")
     match = data.get("match") or {}
@@ -183,7 +184,8 @@ def _delivery(data: Any, where: str) -> DeliverySettings:
             value = type(default)(value) if ok else value
             ok = ok and (not isinstance(default, int) or value >= 1)
         if not ok:
-            raise ConfigError(f"{where}.{key}: expected a positive {type(default).__name__}, got {data[key]!r}")
+            kind = type(default).__name__
+            raise ConfigError(f"{where}.{key}: expected a positive {kind}, got {data[key]!r}")
         values[key] = value
     return DeliverySettings(**values)
 
@@ -217,7 +219,8 @@ def config_from_mapping(data: Any, origin: str = "<mapping>", home: Path | None 
                                      f"{origin}: default_channels", specs)
     fallback = data.get("fallback_channel", DEFAULT_CHANNEL)
     if not isinstance(fallback, str) or fallback not in specs:
-        raise ConfigError(f"{origin}: fallback_channel: unknown channel {fallback!r}; defined: {sorted(specs)}")
+        raise ConfigError(f"{origin}: fallback_channel: unknown channel {fallback!r}; "
+                          f"defined: {sorted(specs)}")
     ui = data.get("ui_base_url", "http://127.0.0.1:3000")
     if ui is not None and (not isinstance(ui, str) or not ui.startswith(("http://", "https://"))):
         raise ConfigError(f"{origin}: ui_base_url: expected an http(s) URL or null, got {ui!r}")

@@ -1,23 +1,134 @@
-"""Asset checks of a Bronze asset, computed for the run's window from what the load just read."""
+"""Asset checks of a Bronze asset, computed for the run's window from the warehouse (never all partitions).
+
+Every Bronze check is non-blocking: Bronze is the landing history, and holding Silver back because a
+source was quiet or changed shape would only delay the data that did arrive. They are warnings a person
+(or the notifier) acts on; `freshness` escalates to ERROR severity once the source has been quiet past its
+tier's fail window. The decisions live in the pure functions of checks/validations.py; this module only
+gathers the window's numbers (in the warehouse when it speaks SQL) and turns results into check results.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from devmetrics_assets.checks import validations as V
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.warehouse import Warehouse
 
-QUARANTINE_RATE_WARN = 0.05
+QUARANTINE_RATE_WARN = V.QUARANTINE_RATE_WARN
+BRONZE = "bronze_deliveries"
+SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
+
+
+def as_check_result(
+    validation: V.Validation, default: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN
+) -> dg.AssetCheckResult:
+    """A validation as a check result: its summary as the description, its numbers as metadata."""
+    severity = SEVERITY[validation.severity] if validation.severity else default
+    return dg.AssetCheckResult(
+        check_name=validation.name,
+        passed=validation.passed,
+        severity=severity,
+        description=validation.summary,
+        metadata=validation.metadata(),
+    )
 
 
 def bronze_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
+    fail, warn = V.tier_windows(spec.tier)
+    described = {
+        "quarantine_rate": f"Warns when over {QUARANTINE_RATE_WARN:.0%} of the records read are quarantined.",
+        "volume_anomaly": (
+            f"Warns when a day's deliveries are below {V.VOLUME_LOW_FRACTION} x or above "
+            f"{V.VOLUME_HIGH_MULTIPLE} x the median of the same weekday over the previous "
+            f"{V.BASELINE_WEEKS} weeks (beyond Poisson noise)."
+        ),
+        "delivery_gaps": "Warns on a day without deliveries from a source normally active on that weekday.",
+        "schema_drift": (
+            "Warns when payload fields (top level and one level down) appear or disappear per event type "
+            f"compared with the previous {V.DRIFT_BASELINE_DAYS} days."
+        ),
+        "freshness": (
+            f"Newest delivery vs now for the {spec.tier} tier: WARN after {warn}, ERROR after {fail} of "
+            "silence. Non-blocking."
+        ),
+    }
     return [
-        dg.AssetCheckSpec(
-            "quarantine_rate",
-            asset=spec.asset_name,
-            description=f"Warns when over {QUARANTINE_RATE_WARN:.0%} of the records read are quarantined.",
+        dg.AssetCheckSpec(name, asset=spec.asset_name, blocking=False, description=text)
+        for name, text in described.items()
+    ]
+
+
+# ---- what the checks read ------------------------------------------------------------------------
+def _speaks_sql(warehouse: Any) -> bool:
+    # The DuckDB warehouse computes aggregates in place; another Storage backend gets the same
+    # answers from narrow read_window reads.
+    return callable(getattr(warehouse, "query", None))
+
+
+def _bound(day: pd.Timestamp) -> str:
+    return pd.Timestamp(day).date().isoformat()
+
+
+def daily_counts(warehouse: Warehouse, source: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Deliveries of `source` per received day in [start, end) (columns received_day, deliveries)."""
+    if _speaks_sql(warehouse):
+        return warehouse.query(
+            f"SELECT received_day, count(*) AS deliveries FROM {BRONZE} WHERE source = ? "
+            "AND received_day >= CAST(? AS DATE) AND received_day < CAST(? AS DATE) GROUP BY received_day",
+            [source, _bound(start), _bound(end)],
         )
+    rows = warehouse.read_window(BRONZE, "received_day", start, end, columns=["source", "received_day"])
+    rows = rows[rows["source"] == source]
+    return rows.groupby("received_day").size().rename("deliveries").reset_index()
+
+
+def window_shapes(warehouse: Warehouse, source: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Field-path counts (validations.shape_counts) of `source`'s deliveries received in [start, end)."""
+    if _speaks_sql(warehouse):
+        where = "source = ? AND received_day >= CAST(? AS DATE) AND received_day < CAST(? AS DATE)"
+        return warehouse.query(V.shape_sql(BRONZE, where), [source, _bound(start), _bound(end)])
+    rows = warehouse.read_window(BRONZE, "received_day", start, end,
+                                 columns=["source", "event_type", "received_day", "body"])
+    return V.shape_counts(rows[rows["source"] == source])
+
+
+def newest_received_at(warehouse: Warehouse, source: str) -> pd.Timestamp | None:
+    """received_at of the source's newest stored delivery (None if it never delivered)."""
+    if _speaks_sql(warehouse):
+        got = warehouse.query(f"SELECT max(received_at) AS last FROM {BRONZE} WHERE source = ?", [source])
+        last = got["last"].iloc[0] if len(got) else None
+    else:
+        rows = warehouse.read_window(BRONZE, "received_day", None, None, columns=["source", "received_at"])
+        last = rows.loc[rows["source"] == source, "received_at"].max()
+    return None if last is None or pd.isna(last) else pd.Timestamp(last)
+
+
+# ---- the checks ------------------------------------------------------------------------------------
+def bronze_validations(
+    spec: SourceSpec,
+    warehouse: Warehouse,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    rows: pd.DataFrame,
+    rejects: pd.DataFrame,
+    now: pd.Timestamp | None = None,
+) -> list[V.Validation]:
+    """The Bronze validations for one source and window, in spec order (usable without Dagster)."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else V._utc(now)
+    refs = rejects["record_ref"].astype(str).tolist() if len(rejects) else []
+    baseline_start = start - pd.Timedelta(weeks=V.BASELINE_WEEKS)
+    counts = daily_counts(warehouse, spec.name, baseline_start, end)
+    shapes = window_shapes(warehouse, spec.name, start - pd.Timedelta(days=V.DRIFT_BASELINE_DAYS), end)
+    return [
+        V.quarantine_rate(len(rejects), len(rows) + len(rejects), sample_refs=refs),
+        V.volume_anomaly(counts, start, end, now=now),
+        V.delivery_gaps(counts, start, end, now=now),
+        V.schema_drift(shapes, start, end),
+        V.source_is_quiet(newest_received_at(warehouse, spec.name), now, spec.tier),
     ]
 
 
@@ -28,16 +139,8 @@ def bronze_check_results(
     end: pd.Timestamp,
     rows: pd.DataFrame,
     rejects: pd.DataFrame,
+    now: pd.Timestamp | None = None,
 ) -> list[dg.AssetCheckResult]:
-    read = len(rows) + len(rejects)
-    rate = len(rejects) / read if read else 0.0
-    return [
-        dg.AssetCheckResult(
-            check_name="quarantine_rate",
-            passed=rate <= QUARANTINE_RATE_WARN,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"quarantined": len(rejects), "read": read, "rate": rate,
-                      "threshold": QUARANTINE_RATE_WARN,
-                      "sample_refs": dg.MetadataValue.json(rejects["record_ref"].head(5).tolist())},
-        )
-    ]
+    """Check results for the run's window; `now` (default: the real time) drives freshness and
+    decides which days are complete enough to judge."""
+    return [as_check_result(v) for v in bronze_validations(spec, warehouse, start, end, rows, rejects, now)]

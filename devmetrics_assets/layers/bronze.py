@@ -44,15 +44,17 @@ def build_bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         warehouse = context.resources.warehouse.warehouse()
         warehouse.ensure_schema()
         secret = getattr(context.resources, secret_key).secret
-        if secret is None and spec.secret_env:
+        # landing_jsonl deliveries were verified by the receiver when they arrived.
+        if secret is None and spec.secret_env and spec.type != "landing_jsonl":
             context.log.warning(
                 f"{spec.secret_env} is not set: deliveries are loaded without signature verification"
             )
         rows, rejects = read_source(spec, start=start, end=end, secret=secret,
                                     load_batch_id=context.run.run_id)
         inserted = warehouse.append_bronze(rows)
-        if len(rejects):
-            warehouse.upsert_quarantine(quarantine_rows("bronze", spec.asset_name, rejects))
+        # Replace this window's Bronze quarantine rows, so a line fixed in the landing file leaves it.
+        warehouse.upsert_quarantine(quarantine_rows("bronze", spec.asset_name, rejects),
+                                    replace_asset=spec.asset_name, start=start, end=end)
         affected = [d.isoformat() for d in warehouse.bronze_event_days(context.run.run_id)]
         context.log.info(
             f"bronze {spec.name} [{start.date()}, {end.date()}): read={len(rows)} inserted={inserted} "

@@ -9,9 +9,9 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.layers.silver_common import MAINLINE_EVENTS, bronze_rows, build_silver_asset
+from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms.silver_changes import build_silver_changes
+from devmetrics_assets.transforms import providers
 
 
 def compute_changes(
@@ -19,16 +19,18 @@ def compute_changes(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # History before the window is read too: feature-branch pushes give a PR's first commit time.
     # One day past the window too: a PR merged just before midnight has its merge push after it.
-    deliveries = bronze_rows(warehouse, MAINLINE_EVENTS, end + pd.Timedelta(days=1))
-    return build_silver_changes(deliveries, rules, start, end)
+    # Every provider's main-line events (GitHub push/pull_request, GitLab Push/Merge Request Hook, generic
+    # deployments listing their changes) are read; providers.py runs each provider's parser.
+    deliveries = bronze_rows(warehouse, providers.event_types("changes"), end + pd.Timedelta(days=1))
+    return providers.build_changes(deliveries, rules, start, end)
 
 
 def build_silver_changes_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_changes",
         description=(
-            "Changes that landed on a default branch: merged PRs (merge method, first commit time, "
-            "`fixes #N` links) and direct commits. Partitioned by landing day."
+            "Changes that landed on a default branch: merged GitHub PRs and GitLab merge requests (merge "
+            "method, first commit time, `fixes #N` links) and direct commits. Partitioned by landing day."
         ),
         compute=compute_changes,
         schema=SilverChangesSchema,

@@ -9,32 +9,33 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverDeploymentsSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.layers.silver_common import MAINLINE_EVENTS, bronze_rows, build_silver_asset
+from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms.silver_deployments import build_silver_deployments
+from devmetrics_assets.transforms import providers
+from devmetrics_assets.transforms.github_payloads import as_day
 
-DEPLOYMENT_EVENTS = ("deployment", "deployment_status")
+DEPLOYMENT_EVENTS = providers.event_types("deployments")
 
 
 def compute_deployments(
     warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # Earlier deployments decide what was live before (rollbacks, shipped ranges); the main line
-    # decides which commits a sha brings.
-    return build_silver_deployments(
-        bronze_rows(warehouse, DEPLOYMENT_EVENTS, end),
-        bronze_rows(warehouse, MAINLINE_EVENTS, end),
-        rules,
-        start,
-        end,
-    )
+    # decides which commits a sha brings. One day past the window: a GitLab status anchors on its own
+    # time, so a deployment crossing midnight has its final status there (GitHub rows stop at `end`).
+    rows = bronze_rows(warehouse, DEPLOYMENT_EVENTS, end + pd.Timedelta(days=1))
+    mainline = bronze_rows(warehouse, providers.event_types("mainline", ("github", "gitlab")), end)
+    generic = rows[(rows["provider"] == "generic").to_numpy() & (as_day(rows["event_day"]) < end).to_numpy()]
+    mainline = pd.concat([mainline, generic], ignore_index=True) if len(generic) else mainline
+    return providers.build_deployments(rows, mainline, rules, start, end)
 
 
 def build_silver_deployments_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_deployments",
         description=(
-            "Deployments per repo and environment: final status, deployed sha, whether production, "
+            "Deployments per repo and environment (GitHub, GitLab and generic webhooks): final status, "
+            "deployed sha, whether production, "
             "whether a rollback, and the main-line changes it shipped. Partitioned by creation day."
         ),
         compute=compute_deployments,

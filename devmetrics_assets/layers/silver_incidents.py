@@ -9,32 +9,33 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.layers.silver_common import MAINLINE_EVENTS, bronze_rows, build_silver_asset
+from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms.silver_incidents import build_silver_incidents
+from devmetrics_assets.transforms import pagerduty, providers
 
-ISSUE_EVENTS = ("issues", "issue_comment")
+ISSUE_EVENTS = tuple(t for t in providers.event_types("incidents") if t not in pagerduty.EVENTS)
+# PagerDuty notes carry no incident time and anchor on their received day: read those days onwards.
+OPEN_ENDED = pd.Timestamp("2200-01-01")
 
 
 def compute_incidents(
     warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # An incident's whole life is anchored on its opening day, so only the window's issues are
-    # read; the main line turns a short root-cause sha into a full one.
-    return build_silver_incidents(
-        bronze_rows(warehouse, ISSUE_EVENTS, end, start),
-        bronze_rows(warehouse, MAINLINE_EVENTS, end),
-        rules,
-        start,
-        end,
-    )
+    # read (PagerDuty: from the window start on); the main line turns a short root-cause sha into a full one.
+    rows = bronze_rows(warehouse, ISSUE_EVENTS, end, start)
+    paged = bronze_rows(warehouse, pagerduty.EVENTS, OPEN_ENDED, start)
+    rows = pd.concat([rows, paged], ignore_index=True) if len(paged) else rows
+    mainline = bronze_rows(warehouse, providers.event_types("mainline"), end)
+    return providers.build_incidents(rows, mainline, rules, start, end)
 
 
 def build_silver_incidents_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_incidents",
         description=(
-            "Incidents (issues labelled as incidents by configuration), repo-qualified: opened, "
+            "Incidents (GitHub/GitLab issues labelled as incidents by configuration, GitLab incident issues, "
+            "PagerDuty incidents, generic incidents), repo-qualified: opened, "
             "resolved and reopened times and the root-cause commit. Partitioned by opening day."
         ),
         compute=compute_incidents,

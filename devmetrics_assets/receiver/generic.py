@@ -13,40 +13,47 @@ import re
 from datetime import datetime
 from typing import Any
 
+from devmetrics_assets.transforms.generic import DEPLOY_STATES, TERMINAL
+
 EVENT_TYPES = ("deployment", "incident")
-DEPLOYMENT_STATUSES = ("queued", "pending", "in_progress", "success", "failure", "error", "inactive")
-TERMINAL_DEPLOYMENT_STATUSES = ("success", "failure", "error", "inactive")
-INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+# One vocabulary with the generic Silver parser: the status words it maps, and which of them are final.
+DEPLOYMENT_STATUSES = tuple(DEPLOY_STATES)
+CLOSED_INCIDENT_STATUSES = ("resolved", "closed")
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 REPO_RE = re.compile(r"^[^/\s]+/[^\s]+$")
 
-# field -> (required, kind). Kinds: id (text or integer), text, repo, sha, time, status.
+# field -> (required, kind). Kinds: id (text or integer), text, repo, sha, time, status, changes.
+# "repo" is required unless "service" names a service mapped to one repo in rules.yaml (checked below).
 DEPLOYMENT_FIELDS: dict[str, tuple[bool, str]] = {
     "type": (True, "text"),
     "id": (True, "id"),
-    "repo": (True, "repo"),
+    "repo": (False, "repo"),
+    "service": (False, "text"),
     "environment": (True, "text"),
     "sha": (True, "sha"),
     "status": (True, "status"),
     "created_at": (True, "time"),
     "finished_at": (False, "time"),
+    "updated_at": (False, "time"),
     "ref": (False, "text"),
-    "service": (False, "text"),
     "url": (False, "text"),
     "description": (False, "text"),
+    "changes": (False, "changes"),
 }
 INCIDENT_FIELDS: dict[str, tuple[bool, str]] = {
     "type": (True, "text"),
     "id": (True, "id"),
     "repo": (False, "repo"),
     "service": (False, "text"),
-    "title": (False, "text"),
-    "status": (True, "status"),
-    "opened_at": (True, "time"),
+    "status": (True, "text"),
+    "opened_at": (False, "time"),
+    "created_at": (False, "time"),
     "resolved_at": (False, "time"),
     "updated_at": (False, "time"),
     "root_cause_sha": (False, "sha"),
     "deployment_id": (False, "id"),
+    "title": (False, "text"),
+    "description": (False, "text"),
     "severity": (False, "text"),
     "url": (False, "text"),
 }
@@ -80,19 +87,25 @@ def _problem(name: str, kind: str, value: Any, statuses: tuple[str, ...]) -> str
         return None if parse_time(value) else (
             f"{name}: expected an ISO-8601 time with a UTC offset, e.g. 2025-03-04T10:15:02Z")
     if kind == "status":
-        return None if value in statuses else f"{name}: expected one of {list(statuses)}, got {value!r}"
+        ok = isinstance(value, str) and value.strip().lower() in statuses
+        return None if ok else f"{name}: expected one of {list(statuses)}, got {value!r}"
+    if kind == "changes":
+        ok = isinstance(value, list) and all(
+            (isinstance(c, str) and SHA_RE.match(c)) or (isinstance(c, dict) and bool(c.get("sha")))
+            for c in value)
+        return None if ok else f"{name}: expected a list of commit shas or {{sha, timestamp, message}}"
     raise AssertionError(kind)
 
 
 def validate(body: Any) -> tuple[str | None, list[str]]:
-    """(event type, problems). No problems means the record is usable downstream."""
+    """(event type, problems). No problems means the generic Silver parser can use the record."""
     if not isinstance(body, dict):
         return None, ["body: expected a JSON object"]
     event_type = body.get("type")
     if event_type not in EVENT_TYPES:
         return None, [f"type: expected one of {list(EVENT_TYPES)}, got {event_type!r}"]
     fields = DEPLOYMENT_FIELDS if event_type == "deployment" else INCIDENT_FIELDS
-    statuses = DEPLOYMENT_STATUSES if event_type == "deployment" else INCIDENT_STATUSES
+    body = {**body, "repo": body.get("repo") or body.get("repository")}  # the parser's alias
     problems = []
     for name, (required, kind) in fields.items():
         value = body.get(name)
@@ -100,17 +113,20 @@ def validate(body: Any) -> tuple[str | None, list[str]]:
             if required:
                 problems.append(f"{name}: required")
             continue
-        problem = _problem(name, kind, value, statuses)
+        problem = _problem(name, kind, value, DEPLOYMENT_STATUSES)
         if problem:
             problems.append(problem)
+    if body.get("repo") is None and body.get("service") is None:
+        problems.append("repo: required unless service is given (mapped to its repo by rules.yaml)")
+    status = body.get("status").strip().lower() if isinstance(body.get("status"), str) else None
     if event_type == "deployment":
-        if body.get("status") in TERMINAL_DEPLOYMENT_STATUSES and body.get("finished_at") is None:
-            problems.append("finished_at: required when status is " + "|".join(TERMINAL_DEPLOYMENT_STATUSES))
+        if DEPLOY_STATES.get(status) in TERMINAL and not (body.get("finished_at") or body.get("updated_at")):
+            problems.append(f"finished_at: required when status is {status!r} (a final status)")
     else:
-        if body.get("repo") is None and body.get("service") is None:
-            problems.append("repo: required unless service is given (root causes link through repo)")
-        if body.get("status") == "resolved" and body.get("resolved_at") is None:
-            problems.append("resolved_at: required when status is resolved")
+        if body.get("opened_at") is None and body.get("created_at") is None:
+            problems.append("opened_at: required")
+        if status in CLOSED_INCIDENT_STATUSES and not (body.get("resolved_at") or body.get("updated_at")):
+            problems.append(f"resolved_at: required when status is {status!r}")
     return event_type, problems
 
 
@@ -120,8 +136,8 @@ def delivery_id(body: dict) -> str:
     `generic:<type>:<id>:<status>:<time of that status>` (contracts §6: body id + status/time).
     """
     if body["type"] == "deployment":
-        at = body.get("finished_at") or body.get("created_at")
+        at = body.get("finished_at") or body.get("updated_at") or body.get("created_at")
     else:
-        at = body.get("resolved_at") if body.get("status") == "resolved" else None
-        at = at or body.get("updated_at") or body.get("opened_at")
+        at = (body.get("updated_at") or body.get("resolved_at") or body.get("opened_at")
+              or body.get("created_at"))
     return f"generic:{body['type']}:{body['id']}:{body['status']}:{at}"

@@ -189,8 +189,8 @@ class _Writer:
 
     async def put(self, item: Pending) -> str:
         loop = asyncio.get_running_loop()
-        if self.task is None or self.task.get_loop() is not loop:
-            # First delivery, or a new event loop (a test client's): start the writer on this loop.
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            # First delivery, a new event loop (a test client's), or a writer that died: (re)start it.
             self.wakeup = asyncio.Event()
             self.task = loop.create_task(self._run())
         waiting = _Waiting(item, loop.create_future())

@@ -101,7 +101,7 @@ def parse_landing(
         kept.append((line, envelope))
 
     received = to_utc([envelope.get("received_at") for _, envelope in kept])[0]
-    in_window = received.notna().to_numpy()
+    in_window = received.notna().to_numpy(dtype=bool).copy()
     for i in (~in_window).nonzero()[0]:
         rejects.append(_reject(source, kept[i][0], "received_at is missing or not a timestamp"))
     if received_start is not None:
@@ -110,16 +110,20 @@ def parse_landing(
         in_window &= (received < _utc(received_end)).fillna(False).to_numpy(dtype=bool)
 
     rows: list[dict] = []
+    positions: list[int] = []
     for i in in_window.nonzero()[0]:
         line, envelope = kept[i]
-        received_at = received.iloc[i]
         row, reason = _row(envelope, source, provider)
         if reason is not None:
-            rejects.append(_reject(source, line, reason, received_at.tz_convert(None).floor("D")))
+            rejects.append(_reject(source, line, reason, received.iloc[i].tz_convert(None).floor("D")))
             continue
-        row.update(received_at=received_at, load_batch_id=load_batch_id, loaded_at=loaded_at)
         rows.append(row)
-    return _frame(rows), _rejects_frame(rejects)
+        positions.append(i)
+    bronze = pd.DataFrame(rows, columns=BRONZE_COLUMNS)
+    bronze["received_at"] = received.iloc[positions].reset_index(drop=True)
+    bronze["load_batch_id"] = load_batch_id
+    bronze["loaded_at"] = loaded_at
+    return _frame(bronze), _rejects_frame(rejects)
 
 
 def _utc(value: datetime) -> pd.Timestamp:
@@ -167,8 +171,7 @@ def _row(envelope: dict, source: str, provider: str) -> tuple[dict, str | None]:
     }, None
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    bronze = pd.DataFrame(rows, columns=BRONZE_COLUMNS)
+def _frame(bronze: pd.DataFrame) -> pd.DataFrame:
     bronze["event_at"] = to_utc(bronze["event_at"])[0].to_numpy()
     for column in ("received_at", "event_at", "loaded_at"):
         bronze[column] = pd.to_datetime(bronze[column], utc=True).astype("datetime64[us, UTC]")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from devmetrics_assets.sources.github_jsonl import parse_deliveries, select_files
 from devmetrics_assets.sources.landing import read_landing_jsonl
+from devmetrics_assets.sources.pull.reader import read_github_api, read_gitlab_api, read_pagerduty_api
 from devmetrics_assets.sources.registry import SourceSpec
 
 Reader = Callable[..., tuple[pd.DataFrame, pd.DataFrame]]
@@ -31,6 +32,9 @@ def read_github_jsonl(
 
 
 READERS: dict[str, Reader] = {"github_jsonl": read_github_jsonl, "landing_jsonl": read_landing_jsonl}
+READERS["github_api"] = read_github_api  # API pull (docs/api-pull.md)
+READERS["gitlab_api"] = read_gitlab_api
+READERS["pagerduty_api"] = read_pagerduty_api
 
 
 def read_source(

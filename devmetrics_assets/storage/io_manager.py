@@ -1,4 +1,4 @@
-"""Dagster wiring for the DuckDB warehouse: a resource and a partition-aware IO manager.
+"""Dagster wiring for the warehouse: resources and a partition-aware IO manager per storage backend.
 
 Replaces `dagster-duckdb-pandas` (pandas<3 pin; non-transactional delete-then-insert that loses a
 partition when the insert fails). Each output replaces exactly its partition window in one
@@ -6,7 +6,8 @@ transaction, so a single-run backfill over a range is one atomic write and a fai
 previous data in place.
 
 Table = the asset key's last component (or the asset's `table` metadata); partition column = the
-asset's `partition_column` metadata (default `event_day`).
+asset's `partition_column` metadata (default `event_day`). The IO manager talks to the `Storage`
+interface only; `storage/selection.py` picks DuckDB or MongoDB from the configuration.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
 
 DEFAULT_PARTITION_COLUMN = "event_day"
@@ -46,19 +48,33 @@ def _table_and_column(context: dg.OutputContext) -> tuple[str, str]:
     return table, _meta(metadata, "partition_column", DEFAULT_PARTITION_COLUMN)
 
 
-class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrame outputs in DuckDB, replacing the run's partition window atomically."""
+class MongoWarehouseResource(dg.ConfigurableResource):
+    """The MongoDB warehouse; configure `uri` with dg.EnvVar("MONGODB_URI") so it is never shown or stored."""
 
-    path: str
+    uri: str
+    database: str = "devmetrics"
 
-    def _warehouse(self) -> Warehouse:
-        return Warehouse(self.path)
+    def warehouse(self) -> Storage:
+        from devmetrics_assets.storage.mongo import MongoWarehouse
+
+        return MongoWarehouse(self.uri, self.database)
+
+
+def _location(warehouse: Storage) -> str:
+    return str(getattr(warehouse, "location", None) or getattr(warehouse, "path", warehouse))
+
+
+class StoragePartitionIOManager(dg.ConfigurableIOManager):
+    """Stores DataFrame outputs through the Storage interface, replacing the run's window atomically."""
+
+    def _warehouse(self) -> Storage:
+        raise NotImplementedError
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | None) -> None:
         if obj is None:
             return  # the asset wrote through the Warehouse API itself (or produced nothing to store)
         if not isinstance(obj, pd.DataFrame):
-            raise TypeError(f"DuckDBPartitionIOManager stores pandas DataFrames, got {type(obj).__name__}")
+            raise TypeError(f"{type(self).__name__} stores pandas DataFrames, got {type(obj).__name__}")
         table, column = _table_and_column(context)
         warehouse = self._warehouse()
         if context.has_asset_partitions:
@@ -87,4 +103,25 @@ class DuckDBPartitionIOManager(dg.ConfigurableIOManager):
                 return warehouse.read_window(table, column, window.start, window.end)
             return warehouse.read_table(table)
         except NothingMaterializedError as exc:
-            raise NothingMaterializedError.for_table(warehouse.path, table, window_text, asset) from exc
+            raise NothingMaterializedError.for_table(_location(warehouse), table, window_text, asset) from exc
+
+
+class DuckDBPartitionIOManager(StoragePartitionIOManager):
+    """Stores DataFrame outputs in DuckDB, replacing the run's partition window in one transaction."""
+
+    path: str
+
+    def _warehouse(self) -> Storage:
+        return Warehouse(self.path)
+
+
+class MongoPartitionIOManager(StoragePartitionIOManager):
+    """Stores DataFrame outputs in MongoDB (versioned partition writes; storage/mongo.py)."""
+
+    uri: str
+    database: str = "devmetrics"
+
+    def _warehouse(self) -> Storage:
+        from devmetrics_assets.storage.mongo import MongoWarehouse
+
+        return MongoWarehouse(self.uri, self.database)

@@ -1,8 +1,9 @@
 """Notebook loaders: Gold metrics, Silver entities and quarantine as DataFrames.
 
-No Dagster import (a notebook pays only for pandas + duckdb), and each call opens one short-lived
-read-only connection, because DuckDB lets a single process write the file and a notebook holding a
-connection would block the pipeline.
+No Dagster import (a notebook pays only for pandas + the driver). Reads go through the `Storage`
+interface of the configured warehouse (`storage/selection.py`: MongoDB when MONGODB_URI is set, else
+the DuckDB file); with DuckDB each call opens one short-lived read-only connection, because DuckDB
+lets a single process write the file and a notebook holding a connection would block the pipeline.
 
     from devmetrics_assets import load_gold
     load_gold("week", "2025-01-01", "2025-03-31", scope_type="team")
@@ -16,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from devmetrics_assets.config import Settings
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import open_storage
 from devmetrics_assets.storage.tables import LAYERS, QUARANTINE_TABLE
 from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
 
@@ -28,10 +31,13 @@ DayLike = str | date | datetime | pd.Timestamp | None
 __all__ = ["NothingMaterializedError", "load_gold", "load_quarantine", "load_silver"]
 
 
-def _warehouse(warehouse: str | Path | Warehouse | None) -> Warehouse:
-    if isinstance(warehouse, Warehouse):
+def _warehouse(warehouse: str | Path | Storage | None) -> Storage:
+    """A path means that DuckDB file; a Storage is used as is; None means the configured warehouse."""
+    if isinstance(warehouse, str | Path):
+        return Warehouse(warehouse)
+    if warehouse is not None:
         return warehouse
-    return Warehouse(warehouse if warehouse is not None else Settings.from_env().warehouse_path)
+    return open_storage(Settings.from_env())
 
 
 def _day(value: DayLike, name: str) -> pd.Timestamp | None:
@@ -61,7 +67,7 @@ def _choice(value: str, valid: tuple[str, ...] | list[str], what: str) -> str:
 
 
 def _read(
-    warehouse: Warehouse,
+    warehouse: Storage,
     table: str,
     day_column: str,
     start: DayLike,
@@ -71,8 +77,13 @@ def _read(
 ) -> pd.DataFrame:
     lo, hi = _inclusive_window(start, end)
     active = {c: v for c, v in filters.items() if v is not None}
-    where = " AND ".join(f'"{c}" = ?' for c in active)
-    df = warehouse.read_window(table, day_column, lo, hi, where_sql=where, params=list(active.values()))
+    if isinstance(warehouse, Warehouse):  # DuckDB: filter in SQL
+        where = " AND ".join(f'"{c}" = ?' for c in active)
+        df = warehouse.read_window(table, day_column, lo, hi, where_sql=where, params=list(active.values()))
+    else:  # any other Storage: the interface has no filter, so filter the window in pandas
+        df = warehouse.read_window(table, day_column, lo, hi)
+        for column, value in active.items():
+            df = df[df[column] == value]
     return df.sort_values(sort, kind="stable", ignore_index=True)
 
 
@@ -83,7 +94,7 @@ def load_gold(
     *,
     scope_type: str | None = "org",
     scope: str | None = None,
-    warehouse: str | Path | Warehouse | None = None,
+    warehouse: str | Path | Storage | None = None,
 ) -> pd.DataFrame:
     """DORA metrics per period: rows with period_start in [start, end] (inclusive days).
 
@@ -110,7 +121,7 @@ def load_silver(
     end: DayLike = None,
     *,
     repo: str | None = None,
-    warehouse: str | Path | Warehouse | None = None,
+    warehouse: str | Path | Storage | None = None,
 ) -> pd.DataFrame:
     """Silver rows of entity changes|deployments|incidents, event_day in [start, end], optionally one repo."""
     table = f"silver_{_choice(entity, SILVER_ENTITIES, 'entity')}"
@@ -122,7 +133,7 @@ def load_quarantine(
     end: DayLike = None,
     *,
     layer: str | None = None,
-    warehouse: str | Path | Warehouse | None = None,
+    warehouse: str | Path | Storage | None = None,
 ) -> pd.DataFrame:
     """Quarantined records with partition_day in [start, end], optionally one layer (bronze|silver|gold).
 

@@ -1,0 +1,143 @@
+"""The `quarantine` asset: what every layer set aside, browseable in the Dagster UI.
+
+Bronze and Silver write the `quarantine` table as part of their own runs (a rejected line or
+payload is stored with its reason in the same run that read it). This asset does not write it again:
+it is a materialised VIEW over the table. Materialising it reads the table and records counts by
+layer / asset / reason, a Markdown sample of the latest rows, first/last seen and how to replay, as
+the materialisation's metadata.
+
+Why a materialised asset and not an observable source asset: it depends on the Bronze and Silver
+assets, so the lineage graph shows where quarantine comes from, and its automation condition
+refreshes it after any of them updates. Each materialisation is a snapshot, so the UI plots the
+numeric counts over time (the "Plots" tab) and a DataVersion tells an unchanged table from a new one.
+"""
+
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+
+from devmetrics_assets.storage.tables import QUARANTINE_TABLE
+from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
+
+ASSET_NAME = "quarantine"
+SAMPLE_ROWS = 10
+TOP_GROUPS = 50
+TEXT_CELL = 120
+
+
+@dataclass(frozen=True)
+class QuarantineSummary:
+    total: int
+    by_layer: dict[str, int]
+    by_asset_reason: pd.DataFrame  # layer, asset, reason, rows, days, first_seen_at, last_seen_at
+    sample: pd.DataFrame  # latest rows: layer, asset, record_ref, partition_day, reason, record, last_seen_at
+    first_seen_at: pd.Timestamp | None
+    last_seen_at: pd.Timestamp | None
+
+    def version(self) -> str:
+        """Changes when any row is added, removed or seen again."""
+        text = f"{self.total}|{self.last_seen_at}|{self.by_asset_reason.to_csv(index=False)}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def summarise_quarantine(warehouse: Warehouse, sample_rows: int = SAMPLE_ROWS) -> QuarantineSummary:
+    """Aggregates computed in DuckDB (the table can be large); no table yet gives an empty summary."""
+    empty = pd.DataFrame(columns=["layer", "asset", "reason", "rows", "days", "first_seen_at",
+                                  "last_seen_at"])
+    try:
+        if not warehouse.table_exists(QUARANTINE_TABLE):
+            raise NothingMaterializedError(QUARANTINE_TABLE)
+        groups = warehouse.query(
+            f"SELECT layer, asset, reason, count(*) AS rows, count(DISTINCT partition_day) AS days, "
+            f"min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at FROM {QUARANTINE_TABLE} "
+            "GROUP BY ALL ORDER BY rows DESC, layer, asset, reason")
+        sample = warehouse.query(
+            "SELECT layer, asset, record_ref, partition_day, reason, record, last_seen_at "
+            f"FROM {QUARANTINE_TABLE} ORDER BY last_seen_at DESC, quarantine_id LIMIT ?", [int(sample_rows)])
+    except NothingMaterializedError:
+        return QuarantineSummary(0, {}, empty, pd.DataFrame(), None, None)
+    by_layer = {str(k): int(v) for k, v in groups.groupby("layer")["rows"].sum().items()}
+    return QuarantineSummary(
+        total=int(groups["rows"].sum()) if len(groups) else 0, by_layer=by_layer, by_asset_reason=groups,
+        sample=sample,
+        first_seen_at=groups["first_seen_at"].min() if len(groups) else None,
+        last_seen_at=groups["last_seen_at"].max() if len(groups) else None,
+    )
+
+
+def _cell(value: object, limit: int = TEXT_CELL) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        value = value.isoformat(timespec="seconds") if value.tzinfo else value.date().isoformat()
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def markdown_table(df: pd.DataFrame, limit: int = TEXT_CELL) -> str:
+    """A GitHub-flavoured Markdown table with escaped pipes and long cells cut."""
+    if df.empty:
+        return "_none_"
+    header = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns)
+    rows = ["| " + " | ".join(_cell(v, limit) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, *rows])
+
+
+def summary_metadata(summary: QuarantineSummary) -> dict[str, dg.MetadataValue | int | str]:
+    replay = ("After fixing the cause, `devmetrics replay --asset <asset>` (or `--layer`, `--reason`) "
+              "re-runs the partitions that produced these rows: Silver recomputes its days, Bronze re-reads "
+              "the landing files of the received days.")
+    metadata: dict[str, dg.MetadataValue | int | str] = {
+        "dagster/row_count": summary.total,
+        "rows": summary.total,
+        **{f"rows_{layer}": n for layer, n in sorted(summary.by_layer.items())},
+        "by_layer": dg.MetadataValue.json(summary.by_layer),
+        "by_asset_and_reason": dg.MetadataValue.md(markdown_table(summary.by_asset_reason.head(TOP_GROUPS))),
+        "latest_rows": dg.MetadataValue.md(markdown_table(summary.sample)),
+        "replay": dg.MetadataValue.md(replay),
+    }
+    if summary.first_seen_at is not None:
+        metadata["first_seen_at"] = dg.MetadataValue.timestamp(summary.first_seen_at.timestamp())
+        metadata["last_seen_at"] = dg.MetadataValue.timestamp(summary.last_seen_at.timestamp())
+    return metadata
+
+
+def quarantine_automation_condition() -> dg.AutomationCondition:
+    """Refresh after any upstream partition updates. `eager()` would never fire here: its
+    `~any_deps_missing` sees the never-materialised daily partitions of Bronze/Silver as missing."""
+    AC = dg.AutomationCondition
+    return (
+        (AC.newly_missing() | AC.any_deps_updated()).since_last_handled()
+        & ~AC.any_deps_in_progress()
+        & ~AC.in_progress()
+    ).with_label("after_upstream_updates")
+
+
+def build_quarantine_asset(upstream: Sequence[dg.AssetKey | str] = ()) -> dg.AssetsDefinition:
+    """The unpartitioned `quarantine` asset in group "quarantine", downstream of `upstream` (the
+    Bronze and Silver assets that write quarantine rows)."""
+
+    @dg.asset(
+        name=ASSET_NAME,
+        group_name="quarantine",
+        description=("Records set aside by Bronze and Silver with their reason and raw text (table "
+                     "`quarantine`). A view: materialising it records counts by layer, asset and reason, "
+                     "a sample and first/last seen. Load rows with `load_quarantine()`."),
+        deps=[dg.AssetKey.from_coercible(k) for k in upstream],
+        kinds={"duckdb"},
+        owners=["team:data-platform"],
+        metadata={"table": QUARANTINE_TABLE},
+        required_resource_keys={"warehouse"},
+        automation_condition=quarantine_automation_condition(),
+    )
+    def _quarantine(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        summary = summarise_quarantine(context.resources.warehouse.warehouse())
+        context.log.info(f"quarantine: {summary.total} rows {summary.by_layer}")
+        return dg.MaterializeResult(metadata=summary_metadata(summary),
+                                    data_version=dg.DataVersion(summary.version()))
+
+    return _quarantine

@@ -1,0 +1,122 @@
+"""Refresh exactly the partitions an alerting event touched, without delaying the next alert.
+
+The watcher hands event days to a `Materialiser`; `DagsterMaterialiser` coalesces them for a short
+debounce and runs `runner.materialise_days(..., include_bronze=False)` in a worker thread: the Silver
+and Gold day partitions of those days plus their ISO weeks and months, each contiguous range as ONE
+run on the shared Dagster instance (DAGSTER_HOME, the one the CLI and the UI use), so the runs show
+up in the UI. Bronze is not re-run: the watcher only sees deliveries that are already stored.
+
+Why in-process runs rather than `instance.submit_run` or a sensor: the watcher must work without a
+Dagster daemon running, and the CLI already materialises the same way; a failed run is logged and
+the days are retried on the next request, and the UI shows the run either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Protocol
+
+from devmetrics_assets.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Materialiser(Protocol):
+    def request(self, days: Iterable[date]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NoMaterialiser:
+    """`--no-materialise`: alerts only."""
+
+    def request(self, days: Iterable[date]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def dagster_runner(settings: Settings) -> Callable[[Sequence[date]], list[str]]:
+    """materialise_days on the shared instance, Definitions built once."""
+    from devmetrics_assets.cli import prepare_environment
+
+    state: dict[str, object] = {}
+
+    def run(days: Sequence[date]) -> list[str]:
+        import dagster as dg
+
+        from devmetrics_assets.definitions import build_definitions
+        from devmetrics_assets.runner import materialise_days
+
+        if "defs" not in state:
+            prepare_environment(settings)
+            state["defs"] = build_definitions(settings)
+        with dg.DagsterInstance.get() as instance:
+            results = materialise_days(state["defs"], instance, list(days), include_bronze=False)
+        return [r.run_id for r in results]
+
+    return run
+
+
+class DagsterMaterialiser:
+    """Coalesces requested days and materialises them in a background thread."""
+
+    def __init__(self, run: Callable[[Sequence[date]], object], debounce_seconds: float = 2.0) -> None:
+        self.run = run
+        self.debounce_seconds = debounce_seconds
+        self.completed: list[list[date]] = []  # batches run (for logs and tests)
+        self._pending: set[date] = set()
+        self._retry: set[date] = set()  # days of a failed run: re-run with the next request
+        self._busy = False
+        self._stop = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="devmetrics-materialiser", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_settings(cls, settings: Settings, debounce_seconds: float = 2.0) -> DagsterMaterialiser:
+        return cls(dagster_runner(settings), debounce_seconds)
+
+    def request(self, days: Iterable[date]) -> None:
+        with self._cond:
+            self._pending.update(days)
+            self._pending.update(self._retry)
+            self._retry.clear()
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """True once nothing is pending or running (tests, shutdown)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def close(self, timeout: float = 120.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._stop)
+                if not self._pending and self._stop:
+                    return
+                if not self._stop:  # let a burst of events arrive, then run them together
+                    self._cond.wait(self.debounce_seconds)
+                days, self._pending, self._busy = sorted(self._pending), set(), True
+            try:
+                self.run(days)
+                self.completed.append(days)
+                log.info("materialised silver/gold for %s", [d.isoformat() for d in days])
+            except Exception:  # noqa: BLE001 - keep watching; retry these days with the next request
+                log.exception("materialising %s failed; will retry with the next request", days)
+                with self._cond:
+                    self._retry.update(days)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()

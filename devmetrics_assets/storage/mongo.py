@@ -1,0 +1,545 @@
+"""The MongoDB warehouse: the `Storage` interface (storage/backend.py) on MongoDB with pymongo.
+
+Same semantics as the DuckDB `Warehouse`, so the layers, the IO manager and the loaders do not care:
+- Bronze (`bronze_deliveries`, a normal collection): unique index on (source, delivery_id); an append
+  inserts only pairs not stored yet (duplicates inside a batch keep the earliest received_at) and
+  numbers them in received order with load_seq blocks reserved from a counter document. Appends are
+  idempotent rather than all-or-nothing: a crash mid-append leaves a prefix the retried run completes.
+- Silver (collections named like the tables, indexed by partition column) and Gold (TIME-SERIES
+  collections: timeField period_start as a real date, metaField {scope_type, scope, period, v},
+  granularity hours): a window is replaced by a versioned write made visible by one update of the
+  table's head document (storage/mongo_versions.py), wrapped in a transaction when the deployment
+  has them (replica set, sharded) and the collection allows it (not time-series). Readers never see a
+  half-written window; rewriting a window is idempotent; rows outside the window are refused first.
+- Quarantine (`quarantine`, _id = quarantine_id): upsert keeping first_seen_at; replacing an asset's
+  window removes its fixed records (in a transaction where available).
+
+Collections and indexes are created on first use. No Dagster import (loaders and the watcher use it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
+
+from devmetrics_assets.storage import mongo_codec as C
+from devmetrics_assets.storage import mongo_guards as G
+from devmetrics_assets.storage import mongo_versions as V
+from devmetrics_assets.storage import tables as T
+from devmetrics_assets.storage.warehouse import (
+    BRONZE_READ_COLUMNS,
+    NothingMaterializedError,
+    TimeLike,
+    _check_rows_in_window,
+    _utc,
+    _window_text,
+)
+
+HEADS = "_tables"  # one head document per Silver/Gold table: schema + visible segments
+WRITES = "_writes"  # staging writes in progress (cleaned up if their writer died)
+COUNTERS = "_counters"
+SEQ_COUNTER = "bronze_load_seq"
+TIMESERIES_META = ("scope_type", "scope", "period")
+DAY_TYPES = ("DATE", "TIMESTAMP", *C.TZ_TYPES)
+
+_CLIENTS: dict[tuple[int, str], MongoClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+_READY: set[tuple[int, str, str]] = set()  # (pid, uri, database) whose collections and indexes exist
+_KINDS: dict[tuple[int, str], str] = {}
+
+
+def shared_client(uri: str) -> MongoClient:
+    """One client per process and URI (pymongo pools connections; clients are not fork-safe)."""
+    key = (os.getpid(), uri)
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = MongoClient(uri, tz_aware=False, appname="devmetrics",
+                                        serverSelectionTimeoutMS=10_000)
+        return _CLIENTS[key]
+
+
+def _bound(value: TimeLike | None) -> datetime | None:
+    return None if value is None else _utc(value).tz_localize(None).to_pydatetime()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class MongoWarehouse:
+    """One MongoDB database holding the warehouse. Cheap to construct; the client is shared."""
+
+    def __init__(
+        self,
+        uri: str,
+        database: str = "devmetrics",
+        *,
+        use_transactions: bool | None = None,
+        gc_grace_seconds: float = 300.0,
+        stale_write_seconds: float = 3600.0,
+        chunk_size: int = 5_000,
+        transaction_max_rows: int = 50_000,
+        timeseries_prefix: str = "gold_",
+    ) -> None:
+        self.uri = uri
+        self.database = database
+        self.client = shared_client(uri)
+        self.db = self.client[database]
+        self.location = f"{G.redact_uri(uri)} (database {database})"
+        self.use_transactions = use_transactions
+        self.gc_grace_seconds = gc_grace_seconds
+        self.stale_write_seconds = stale_write_seconds
+        self.chunk_size = max(1, chunk_size)
+        self.transaction_max_rows = transaction_max_rows
+        self.timeseries_prefix = timeseries_prefix
+        # Test hook: called after each staged chunk of a partition write (simulate a crash or a slow writer).
+        self.on_chunk_written: Callable[[int], None] | None = None
+        self._key = (os.getpid(), uri, database)
+
+    def __repr__(self) -> str:
+        return f"MongoWarehouse({self.location!r})"
+
+    # ---- deployment --------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        key = (os.getpid(), self.uri)
+        if key not in _KINDS:
+            _KINDS[key] = G.deployment_kind(self.client)
+        return _KINDS[key]
+
+    def transactional(self, rows: int = 0) -> bool:
+        if self.use_transactions is False or rows > self.transaction_max_rows:
+            return False
+        if self.use_transactions:
+            G.require_replica_set(self.kind, "Multi-document transactions", self.location)
+        return G.supports_transactions(self.kind)
+
+    # ---- schema ------------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create Bronze, quarantine and the bookkeeping collections with their indexes (idempotent)."""
+        if self._key in _READY:
+            return
+        existing = set(self.db.list_collection_names())
+        for name in (T.BRONZE_TABLE, T.QUARANTINE_TABLE, HEADS, WRITES, COUNTERS):
+            if name not in existing:
+                try:
+                    self.db.create_collection(name)
+                except CollectionInvalid:
+                    pass  # created concurrently
+        bronze = self.db[T.BRONZE_TABLE]
+        bronze.create_index([("source", ASCENDING), ("delivery_id", ASCENDING)], unique=True,
+                            name="source_delivery_unique")
+        bronze.create_index([("event_day", ASCENDING), ("event_type", ASCENDING)], name="event_day_type")
+        bronze.create_index([("received_day", ASCENDING)], name="received_day")
+        bronze.create_index([("load_batch_id", ASCENDING)], name="load_batch")
+        bronze.create_index([("load_seq", ASCENDING)], unique=True, name="load_seq_unique")
+        quarantine = self.db[T.QUARANTINE_TABLE]
+        quarantine.create_index([("asset", ASCENDING), ("partition_day", ASCENDING)], name="asset_day")
+        quarantine.create_index([("partition_day", ASCENDING)], name="partition_day")
+        self.db[WRITES].create_index([("table", ASCENDING), ("started_at", ASCENDING)], name="table_started")
+        top = bronze.find_one({}, {"load_seq": 1}, sort=[("load_seq", DESCENDING)])
+        seed = int(top["load_seq"]) if top else 0
+        self.db[COUNTERS].update_one({"_id": SEQ_COUNTER}, {"$setOnInsert": {"seq": seed}}, upsert=True)
+        _READY.add(self._key)
+
+    def _head(self, table: str) -> dict[str, Any] | None:
+        return self.db[HEADS].find_one({"_id": table})
+
+    def _is_timeseries_table(self, table: str, column: str, types: dict[str, str]) -> bool:
+        return table.startswith(self.timeseries_prefix) and types.get(column, "").upper() in DAY_TYPES
+
+    def _create_table_collection(self, table: str, column: str | None, timeseries: bool) -> None:
+        if table in self.db.list_collection_names():
+            return
+        try:
+            if timeseries:
+                self.db.create_collection(
+                    table, timeseries={"timeField": column, "metaField": "meta", "granularity": "hours"})
+            else:
+                self.db.create_collection(table)
+        except CollectionInvalid:
+            return
+        coll = self.db[table]
+        version = "meta.v" if timeseries else "_v"
+        keys = [(version, ASCENDING)] + ([(column, ASCENDING)] if column else [])
+        coll.create_index(keys, name="version_partition")
+        if column and not timeseries:
+            coll.create_index([(column, ASCENDING)], name="partition")
+
+    @staticmethod
+    def _guard_fixed(table: str) -> None:
+        if table in T.FIXED_TABLES:
+            raise ValueError(f"{table} has its own writer (append_bronze / upsert_quarantine)")
+
+    # ---- Silver / Gold writes ----------------------------------------------------------------
+    def replace_partition(
+        self, table: str, df: pd.DataFrame, partition_column: str, start: TimeLike, end: TimeLike
+    ) -> int:
+        """Replace rows with start <= partition_column < end by df, atomically for readers."""
+        T.check_identifier(table, "table")
+        T.check_identifier(partition_column, "partition column")
+        self._guard_fixed(table)
+        head = self._head(table)
+        if len(df.columns) == 0:
+            if head is None:
+                raise ValueError(f"cannot create {table} from a frame without columns")
+            if partition_column not in head["types"]:
+                raise ValueError(f"{table} has no partition column {partition_column!r}")
+        elif partition_column not in df.columns:
+            raise ValueError(f"partition column {partition_column!r} missing from frame for {table}")
+        if head is not None and head.get("partition_column") not in (None, partition_column):
+            raise ValueError(
+                f"{table} is partitioned by {head['partition_column']!r}, not {partition_column!r}")
+        if len(df.columns):
+            _check_rows_in_window(df, partition_column, start, end)
+        segment = {"start": _bound(start), "end": _bound(end)}
+        return self._write(table, df, partition_column, segment, head, replace_schema=False)
+
+    def replace_table(self, table: str, df: pd.DataFrame) -> int:
+        """Replace a whole (unpartitioned) table by df, its schema included, atomically for readers."""
+        T.check_identifier(table, "table")
+        self._guard_fixed(table)
+        if len(df.columns) == 0:
+            raise ValueError(f"cannot create {table} from a frame without columns")
+        head = self._head(table)
+        column = head.get("partition_column") if head else None
+        return self._write(table, df, column, {"start": None, "end": None}, head, replace_schema=True)
+
+    def _write(
+        self, table: str, df: pd.DataFrame, column: str | None, segment: dict[str, Any],
+        head: dict[str, Any] | None, *, replace_schema: bool,
+    ) -> int:
+        self.ensure_schema()
+        old_types = {} if head is None else head["types"]
+        types, hints, new_cols = C.plan_schema(df, old_types, {} if head is None else head["hints"],
+                                               replace=replace_schema)
+        if head is not None and not replace_schema:
+            timeseries = bool(head.get("timeseries"))
+        else:
+            timeseries = column is not None and self._is_timeseries_table(table, column, types)
+        meta_fields = [c for c in TIMESERIES_META if c in types] if timeseries else []
+        wid = uuid.uuid4().hex
+        # Encoding casts to the table's types; a bad value fails here, before anything is written.
+        docs = C.encode_frame(
+            df, types,
+            extra=None if timeseries else {"_v": wid},
+            meta_fields=meta_fields if timeseries else (),
+            meta_extra={"v": wid} if timeseries else None,
+        )
+        self._create_table_collection(table, column, timeseries)
+        version_field = "meta.v" if timeseries else "_v"
+        segment = {"id": wid, **segment}
+        columns = list(df.columns) if replace_schema or head is None else [*head["columns"], *new_cols]
+        schema = {"columns": columns, "types": types, "hints": hints, "partition_column": column,
+                  "timeseries": timeseries, "meta_fields": meta_fields}
+        whole = replace_schema or head is None
+
+        def flip() -> dict[str, Any]:
+            segment["at"] = _now()
+            if whole:
+                return {"$set": schema, "$push": {"segments": segment}}
+            sets = {f"types.{c}": t for c, t in types.items()} | {f"hints.{c}": h for c, h in hints.items()}
+            push: dict[str, Any] = {"segments": segment}
+            if new_cols:
+                push["columns"] = {"$each": new_cols}
+            return {"$set": sets, "$push": push}
+
+        coll = self.db[table]
+        if not timeseries and self.transactional(len(docs)):
+            G.guard_transaction_target(self.db, table)
+            with G.transaction(self.client, self.kind, self.location) as session:
+                self._stage(coll, docs, session)
+                self.db[HEADS].update_one({"_id": table}, flip(), upsert=True, session=session)
+        else:
+            self.db[WRITES].insert_one({"_id": wid, "table": table, "version_field": version_field,
+                                        "started_at": _now()})
+            try:
+                self._stage(coll, docs, None)
+                self._flip_with_retry(table, flip)  # the single update that makes the rows visible
+            except BaseException:
+                self._discard(coll, version_field, wid)
+                raise
+            self.db[WRITES].delete_one({"_id": wid})
+        self.collect_garbage(table)
+        return len(df)
+
+    def _flip_with_retry(self, table: str, flip: Callable[[], dict[str, Any]]) -> None:
+        try:
+            self.db[HEADS].update_one({"_id": table}, flip(), upsert=True)
+        except DuplicateKeyError:  # two first writers raced on the upsert; the head exists now
+            self.db[HEADS].update_one({"_id": table}, flip())
+
+    def _stage(self, coll, docs: list[dict[str, Any]], session) -> None:
+        for i in range(0, len(docs), self.chunk_size):
+            coll.insert_many(docs[i : i + self.chunk_size], ordered=False, session=session)
+            if self.on_chunk_written is not None:
+                self.on_chunk_written(min(i + self.chunk_size, len(docs)))
+
+    def _discard(self, coll, version_field: str, wid: str) -> None:
+        """Best effort: remove a failed write's staged rows (they were never visible)."""
+        try:
+            coll.delete_many({version_field: wid})
+            self.db[WRITES].delete_one({"_id": wid})
+        except Exception:  # noqa: BLE001 - a later collect_garbage retries stale writes
+            pass
+
+    def collect_garbage(self, table: str) -> int:
+        """Delete writes fully shadowed for longer than the grace period, and stale staged writes."""
+        head = self._head(table)
+        if head is None:
+            return 0
+        version_field = "meta.v" if head.get("timeseries") else "_v"
+        now = _now()
+        doomed = V.collectable(head.get("segments") or [], now, self.gc_grace_seconds)
+        if doomed:
+            self.db[HEADS].update_one({"_id": table}, {"$pull": {"segments": {"id": {"$in": doomed}}}})
+            self.db[table].delete_many({version_field: {"$in": doomed}})  # write id only: metaField delete
+        stale = now - pd.Timedelta(seconds=self.stale_write_seconds).to_pytimedelta()
+        for write in self.db[WRITES].find({"table": table, "started_at": {"$lt": stale}}):
+            self._discard(self.db[table], write.get("version_field", version_field), write["_id"])
+        return len(doomed)
+
+    # ---- Bronze ------------------------------------------------------------------------------
+    def append_bronze(self, rows: pd.DataFrame) -> int:
+        """Append deliveries not yet stored; returns how many were inserted (0 for a replay)."""
+        unknown = sorted(set(rows.columns) - set(T.BRONZE_COLUMNS))
+        missing = [c for c in T.BRONZE_REQUIRED if c not in rows.columns]
+        if unknown or missing:
+            raise ValueError(f"bronze rows: unknown columns {unknown}, missing columns {missing}")
+        for c in ("headers", "body"):
+            if pd.api.types.infer_dtype(rows[c], skipna=True) not in ("string", "empty"):
+                raise ValueError(f"bronze rows: {c} must be JSON text (str), not parsed objects")
+        self.ensure_schema()
+        if rows.empty:
+            return 0
+        frame = _bronze_frame(rows)
+        frame = self._drop_stored(frame)
+        if frame.empty:
+            return 0
+        counter = self.db[COUNTERS].find_one_and_update(
+            {"_id": SEQ_COUNTER}, {"$inc": {"seq": len(frame)}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+        first = int(counter["seq"]) - len(frame) + 1
+        frame["load_seq"] = range(first, first + len(frame))
+        docs = C.encode_frame(frame, T.BRONZE_COLUMNS)
+        inserted = 0
+        coll = self.db[T.BRONZE_TABLE]
+        for i in range(0, len(docs), self.chunk_size):
+            try:
+                inserted += len(coll.insert_many(docs[i : i + self.chunk_size], ordered=False).inserted_ids)
+            except BulkWriteError as exc:  # a concurrent writer stored some of them first
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+                inserted += int(exc.details.get("nInserted", 0))
+        return inserted
+
+    def _drop_stored(self, frame: pd.DataFrame) -> pd.DataFrame:
+        stored: set[tuple[str, str]] = set()
+        coll = self.db[T.BRONZE_TABLE]
+        for source, ids in frame.groupby("source", sort=False)["delivery_id"]:
+            ids = ids.tolist()
+            for i in range(0, len(ids), self.chunk_size):
+                found = coll.find({"source": source, "delivery_id": {"$in": ids[i : i + self.chunk_size]}},
+                                  {"_id": 0, "delivery_id": 1})
+                stored.update((source, d["delivery_id"]) for d in found)
+        if not stored:
+            return frame
+        keys = pd.Series(list(zip(frame["source"], frame["delivery_id"], strict=True)), index=frame.index)
+        return frame[~keys.isin(stored)].reset_index(drop=True)
+
+    # ---- quarantine --------------------------------------------------------------------------
+    def upsert_quarantine(
+        self, rows: pd.DataFrame, *, replace_asset: str | None = None, start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> int:
+        """Insert or refresh quarantine rows (first_seen_at kept, last_seen_at updated); with
+        replace_asset and a window, that asset's rows in [start, end) not in `rows` are removed."""
+        if (replace_asset is None) != (start is None) or (start is None) != (end is None):
+            raise ValueError("replace_asset, start and end go together (all or none)")
+        unknown = sorted(set(rows.columns) - set(T.QUARANTINE_COLUMNS))
+        missing = [c for c in T.QUARANTINE_REQUIRED if c not in rows.columns]
+        if unknown or (missing and not rows.empty):
+            raise ValueError(f"quarantine rows: unknown columns {unknown}, missing columns {missing}")
+        if replace_asset is not None and not rows.empty and (rows["asset"] != replace_asset).any():
+            raise ValueError(f"quarantine rows must all belong to asset {replace_asset!r} when replacing it")
+        frame = T.prepare_quarantine_rows(rows)
+        if not frame.empty and not frame["layer"].isin(T.LAYERS).all():
+            raise ValueError(f"quarantine rows: layer must be one of {T.LAYERS}")
+        self.ensure_schema()
+        ops = [_quarantine_op(doc) for doc in C.encode_frame(frame, T.QUARANTINE_COLUMNS)]
+        coll = self.db[T.QUARANTINE_TABLE]
+        stale = None
+        if replace_asset is not None:
+            stale = {"asset": replace_asset, "partition_day": {"$gte": _bound(start), "$lt": _bound(end)},
+                     "_id": {"$nin": frame["quarantine_id"].tolist()}}
+        if self.transactional(len(ops)):
+            with G.transaction(self.client, self.kind, self.location) as session:
+                if ops:
+                    coll.bulk_write(ops, ordered=False, session=session)
+                if stale is not None:
+                    coll.delete_many(stale, session=session)
+        else:
+            if ops:
+                coll.bulk_write(ops, ordered=False)
+            if stale is not None:
+                coll.delete_many(stale)
+        return len(frame)
+
+    # ---- reads -------------------------------------------------------------------------------
+    def _fixed_schema(self, table: str) -> dict[str, str] | None:
+        if table == T.BRONZE_TABLE:
+            return T.BRONZE_COLUMNS
+        if table == T.QUARANTINE_TABLE:
+            return T.QUARANTINE_COLUMNS
+        return None
+
+    def read_window(
+        self, table: str, partition_column: str, start: TimeLike | None, end: TimeLike | None, *,
+        columns: list[str] | None = None, filters: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Rows with start <= partition_column < end (None = unbounded), in the written dtypes.
+
+        `filters` (MongoDB equality filters on plain columns) is a MongoDB-only extra.
+        """
+        T.check_identifier(table, "table")
+        T.check_identifier(partition_column, "partition column")
+        window = _window_text(start, end)
+        fixed = self._fixed_schema(table)
+        if fixed is not None:
+            if not self.table_exists(table):
+                raise NothingMaterializedError.for_table(self.location, table, window)
+            wanted = self._wanted(table, fixed, columns, partition_column)
+            query = dict(filters or {})
+            cond = {k: v for k, v in (("$gte", _bound(start)), ("$lt", _bound(end))) if v is not None}
+            if cond:
+                query[partition_column] = cond
+            docs = list(self.db[table].find(query, {"_id": 0}))
+            return C.decode_documents(docs, wanted, fixed)
+        head = self._head(table)
+        if head is None:
+            raise NothingMaterializedError.for_table(self.location, table, window)
+        return self._read_versioned(head, partition_column, _bound(start), _bound(end), columns, filters)
+
+    def _wanted(self, table: str, types: dict[str, str], columns: list[str] | None, partition: str | None):
+        wanted = columns or list(types)
+        bad = [c for c in [*wanted, *([partition] if partition else [])] if c not in types]
+        if bad:
+            raise ValueError(f"{table} has no column(s) {bad}; columns: {list(types)}")
+        return wanted
+
+    def _read_versioned(
+        self, head: dict[str, Any], partition_column: str | None, lo: datetime | None, hi: datetime | None,
+        columns: list[str] | None, filters: dict[str, Any] | None,
+    ) -> pd.DataFrame:
+        table = head["_id"]
+        order = list(dict.fromkeys(head["columns"]))
+        types = {c: head["types"][c] for c in order}
+        wanted = self._wanted(table, types, columns, partition_column)
+        timeseries = bool(head.get("timeseries"))
+        meta_fields = head.get("meta_fields") or []
+        pieces = V.visible_pieces(head.get("segments") or [], lo, hi)
+        query = V.pieces_filter(pieces, "meta.v" if timeseries else "_v", head.get("partition_column"))
+        docs: list[dict[str, Any]] = []
+        if query is not None:
+            for key, value in (filters or {}).items():
+                query = {"$and": [query, {f"meta.{key}" if key in meta_fields else key: value}]}
+            docs = list(self.db[table].find(query, {"_id": 0}))
+        return C.decode_documents(docs, wanted, types, head.get("hints") or {}, meta_fields)
+
+    def read_table(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A whole table (every visible partition) in the written dtypes."""
+        T.check_identifier(table, "table")
+        fixed = self._fixed_schema(table)
+        if fixed is not None:
+            if not self.table_exists(table):
+                raise NothingMaterializedError.for_table(self.location, table)
+            docs = list(self.db[table].find({}, {"_id": 0}))
+            return C.decode_documents(docs, self._wanted(table, fixed, columns, None), fixed)
+        head = self._head(table)
+        if head is None:
+            raise NothingMaterializedError.for_table(self.location, table)
+        return self._read_versioned(head, None, None, None, columns, None)
+
+    def read_bronze(
+        self, event_types: Sequence[str], end: TimeLike, start: TimeLike | None = None
+    ) -> pd.DataFrame:
+        """Bronze deliveries of these event types with start <= event_day < end, in load order."""
+        rows = self.read_window(T.BRONZE_TABLE, "event_day", start, end, columns=BRONZE_READ_COLUMNS,
+                                filters={"event_type": {"$in": list(event_types)}})
+        return rows.sort_values("load_seq", kind="stable").reset_index(drop=True)
+
+    def bronze_event_days(self, load_batch_id: str) -> list[date]:
+        """Event days of the deliveries one load batch inserted: the Silver partitions it changed."""
+        if not self.table_exists(T.BRONZE_TABLE):
+            raise NothingMaterializedError.for_table(self.location, T.BRONZE_TABLE)
+        days = self.db[T.BRONZE_TABLE].distinct("event_day", {"load_batch_id": load_batch_id})
+        return sorted({pd.Timestamp(d).date() for d in days})
+
+    def table_exists(self, table: str) -> bool:
+        T.check_identifier(table, "table")
+        if table in T.FIXED_TABLES:
+            return table in self.db.list_collection_names(filter={"name": table})
+        return self.db[HEADS].count_documents({"_id": table}, limit=1) > 0
+
+    def max_load_seq(self) -> int:
+        """Highest Bronze load_seq (0 when nothing is loaded)."""
+        top = self.db[T.BRONZE_TABLE].find_one({}, {"load_seq": 1}, sort=[("load_seq", DESCENDING)])
+        return int(top["load_seq"]) if top else 0
+
+
+def _quarantine_op(doc: dict[str, Any]) -> UpdateOne:
+    qid = doc["quarantine_id"]
+    micros = doc.pop(C.MICROS_FIELD, {})
+    kept = {"quarantine_id": qid, "first_seen_at": doc.pop("first_seen_at"),
+            f"{C.MICROS_FIELD}.first_seen_at": micros.get("first_seen_at", 0)}
+    sets = {c: v for c, v in doc.items() if c != "quarantine_id"}
+    sets[f"{C.MICROS_FIELD}.last_seen_at"] = micros.get("last_seen_at", 0)
+    return UpdateOne({"_id": qid}, {"$set": sets, "$setOnInsert": kept}, upsert=True)
+
+
+def _bronze_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Derive days and loaded_at like tables.bronze_select_sql; dedupe the batch keeping the earliest."""
+    frame = rows.drop(columns=["load_seq"], errors="ignore").copy()
+    for c in T.BRONZE_COLUMNS:
+        if c not in frame.columns and c != "load_seq":
+            frame[c] = None
+    received_at = pd.to_datetime(frame["received_at"], utc=True).astype("datetime64[us, UTC]")
+    frame["received_at"] = received_at
+    received_day = _day(frame["received_day"]).fillna(received_at.dt.tz_localize(None).dt.normalize())
+    event_at = pd.to_datetime(frame["event_at"], utc=True).astype("datetime64[us, UTC]")
+    frame["event_at"] = event_at
+    frame["received_day"] = received_day
+    frame["event_day"] = _day(frame["event_day"]).fillna(event_at.dt.tz_localize(None).dt.normalize()) \
+        .fillna(received_day)
+    loaded = pd.to_datetime(frame["loaded_at"], utc=True).astype("datetime64[us, UTC]")
+    frame["loaded_at"] = loaded.fillna(pd.Timestamp.now(tz="UTC"))
+    required = [c for c in T.BRONZE_REQUIRED if c != "received_at"] + ["received_at"]
+    nulls = [c for c in required if frame[c].isna().any()]
+    if nulls:
+        raise ValueError(f"bronze rows: null values in required column(s) {nulls}")
+    bad = sorted(set(frame["signature_status"]) - set(T.SIGNATURE_STATUSES))
+    if bad:
+        raise ValueError(f"bronze rows: signature_status must be one of {T.SIGNATURE_STATUSES}, got {bad}")
+    frame["_ord"] = range(len(frame))
+    frame = frame.sort_values(["received_at", "_ord"], kind="stable")
+    frame = frame.drop_duplicates(["source", "delivery_id"], keep="first").drop(columns="_ord")
+    return frame[[c for c in T.BRONZE_COLUMNS if c != "load_seq"]].reset_index(drop=True)
+
+
+def _day(series: pd.Series) -> pd.Series:
+    """A day column as naive midnights (aware values converted to UTC first)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        s = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(series.dtype):
+        s = series
+    else:
+        s = pd.to_datetime(series, utc=True).dt.tz_localize(None)
+    return s.astype("datetime64[us]").dt.normalize()

@@ -1,0 +1,89 @@
+"""Gold checks on Gold built by the real transforms from a small sample organisation's Silver tables."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from devmetrics_assets.checks.gold_checks import gold_check_results, gold_check_specs
+from devmetrics_assets.transforms.gold_metrics import build_gold
+from devmetrics_assets_tests.checks.test_silver_checks import SampleSilver, build_sample_silver
+
+WINDOWS = {
+    "day": ("gold_dora_daily", pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-26")),
+    "week": ("gold_dora_weekly", pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-27")),
+    "month": ("gold_dora_monthly", pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")),
+}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> SampleSilver:
+    return build_sample_silver(tmp_path_factory.mktemp("gold"))
+
+
+def silver_of(sample: SampleSilver) -> dict[str, pd.DataFrame]:
+    return {"deployments": sample.tables["silver_deployments"], "changes": sample.tables["silver_changes"],
+            "incidents": sample.tables["silver_incidents"]}
+
+
+def gold_of(sample: SampleSilver, period: str) -> pd.DataFrame:
+    _, start, end = WINDOWS[period]
+    silver = silver_of(sample)
+    return build_gold(silver["deployments"], silver["changes"], silver["incidents"], sample.rules, period,
+                      start, end)
+
+
+def check(
+    sample: SampleSilver, period: str, gold: pd.DataFrame, silver=None
+) -> dict[str, dg.AssetCheckResult]:
+    name, start, end = WINDOWS[period]
+    results = gold_check_results(name, gold, silver or silver_of(sample), start, end)
+    return {r.check_name: r for r in results}
+
+
+def test_every_gold_check_is_blocking():
+    specs = gold_check_specs("gold_dora_daily")
+    assert {s.name: s.blocking for s in specs} == {"schema": True, "unique_key": True, "reconciliation": True}
+
+
+@pytest.mark.parametrize("period", list(WINDOWS))
+def test_clean_gold_passes_every_check(sample, period):
+    gold = gold_of(sample, period)
+    results = check(sample, period, gold)
+    assert {n: r.passed for n, r in results.items()} == {"schema": True, "unique_key": True,
+                                                         "reconciliation": True}
+    assert results["reconciliation"].metadata["org_deployments"].value > 0
+
+
+def test_reconciliation_fails_when_a_repo_row_is_lost(sample):
+    gold = gold_of(sample, "week")
+    busy = gold[(gold["scope_type"] == "repo") & (gold["deployments"] > 0)].index[0]
+    result = check(sample, "week", gold.drop(index=busy))["reconciliation"]
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    lost = gold.loc[busy]
+    org = gold[(gold["scope_type"] == "org") & (gold["period_start"] == lost["period_start"])].iloc[0]
+    expected = {"period_start": lost["period_start"].date().isoformat(), "column": "deployments",
+                "org": int(org["deployments"]), "sum_repo": int(org["deployments"] - lost["deployments"])}
+    assert expected in result.metadata["sample"].value
+
+
+def test_reconciliation_fails_when_gold_disagrees_with_silver(sample):
+    silver = silver_of(sample)
+    deployments = silver["deployments"]
+    counted = deployments["is_production"] & (deployments["final_status"] == "success")
+    fewer = dict(silver, deployments=deployments.drop(index=deployments.index[counted][0]))
+    result = check(sample, "month", gold_of(sample, "month"), fewer)["reconciliation"]
+    assert not result.passed
+    assert result.metadata["silver_successful_production_deployments"].value == \
+        result.metadata["org_deployments"].value - 1
+
+
+def test_schema_and_unique_key_fail_on_broken_gold(sample):
+    gold = gold_of(sample, "day")
+    bad_rate = gold.assign(change_failure_rate=gold["change_failure_rate"].where(gold.index != 0, 2.0))
+    assert not check(sample, "day", bad_rate)["schema"].passed
+    busy = gold[(gold["scope_type"] == "repo") & (gold["deployments"] > 0)].head(1)
+    doubled = pd.concat([gold, busy], ignore_index=True)  # a double-counted repo
+    results = check(sample, "day", doubled)
+    assert not results["unique_key"].passed and not results["reconciliation"].passed
