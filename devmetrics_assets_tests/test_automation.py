@@ -19,11 +19,12 @@ import pytest
 from devmetrics_assets import automation as A
 from devmetrics_assets.config import Settings
 from devmetrics_assets.definitions import build_definitions
-from devmetrics_assets.partitions import weekly_partitions
+from devmetrics_assets.partitions import late_arrival_mapping, weekly_partitions
 from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 
+AC = dg.AutomationCondition
 SILVER = ["silver_changes", "silver_deployments", "silver_incidents"]
 GOLD = ["gold_dora_daily", "gold_dora_weekly", "gold_dora_monthly"]
 
@@ -130,8 +131,11 @@ def downstream():
 class Ticks:
     """Successive automation evaluations a minute apart, carrying the cursor like the sensor does."""
 
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, start: datetime) -> None:
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, start: datetime,
+                 watched: list[str] | None = None) -> None:
         self.defs, self.instance, self.time, self.cursor = defs, instance, start, None
+        keys = defs.resolve_asset_graph().get_all_asset_keys()
+        self.watched = [k for k in keys if watched is None or k.to_user_string() in watched]
 
     def __call__(self) -> dict[str, set[str]]:
         self.time += timedelta(minutes=1)
@@ -139,7 +143,7 @@ class Ticks:
                                                    evaluation_time=self.time, cursor=self.cursor)
         self.cursor = result.cursor
         requested = {}
-        for key in self.defs.resolve_asset_graph().get_all_asset_keys():
+        for key in self.watched:
             partitions = set(result.get_requested_partitions(key))
             if partitions:
                 requested[key.to_user_string()] = partitions
@@ -172,6 +176,64 @@ def test_downstream_waits_for_passed_blocking_checks():
         assert tick() == {"downstream": {"2025-02-05"}}
 
 
+# ================================================================================== touched days, toy graph
+AFFECTED = {"days": []}
+RANGE = {"dagster/asset_partition_range_start": "2025-01-01",
+         "dagster/asset_partition_range_end": "2025-02-09"}
+
+
+@dg.asset(partitions_def=PARTS, backfill_policy=dg.BackfillPolicy.single_run())
+def toy_bronze():
+    return dg.MaterializeResult(metadata={A.AFFECTED_KEY: dg.MetadataValue.json(AFFECTED["days"])})
+
+
+def toy_silver(name: str, condition: dg.AutomationCondition) -> dg.AssetsDefinition:
+    @dg.asset(name=name, partitions_def=PARTS, backfill_policy=dg.BackfillPolicy.single_run(),
+              deps=[dg.AssetDep(toy_bronze, partition_mapping=late_arrival_mapping)],
+              automation_condition=condition)
+    def _silver() -> dg.MaterializeResult:
+        return dg.MaterializeResult()
+
+    return _silver
+
+
+def test_touched_event_days_not_the_latest_partition_and_not_the_whole_mapped_week():
+    ours = toy_silver("silver_ours", A.silver_condition())
+    eager = toy_silver("silver_eager", AC.eager() & AC.all_deps_blocking_checks_passed())
+    defs = dg.Definitions(assets=[toy_bronze, ours, eager])
+    with dg.instance_for_test() as instance:
+        AFFECTED["days"] = []
+        assert dg.materialize([toy_bronze, ours, eager], instance=instance, tags=RANGE).success
+        tick = Ticks(defs, instance, datetime(2025, 2, 10, 6, tzinfo=UTC))  # latest partition: 02-09
+        assert tick() == {}
+        # Received on 02-09, a delivery for 01-25: beyond the 7-day input window of the mapping.
+        AFFECTED["days"] = ["2025-01-25"]
+        dg.materialize([toy_bronze], instance=instance, partition_key="2025-02-09")
+        assert tick() == {"silver_ours": {"2025-01-25"}, "silver_eager": {"2025-02-09"}}
+        assert tick() == {}
+
+
+def test_the_sensor_runs_the_custom_condition_and_keeps_its_cursor():
+    ours = toy_silver("silver_ours", A.silver_condition())
+    sensor = A.automation_sensors()[0]
+    defs = dg.Definitions(assets=[toy_bronze, ours], sensors=[sensor])
+    with dg.instance_for_test() as instance:
+        AFFECTED["days"] = []
+        assert dg.materialize([toy_bronze, ours], instance=instance, tags=RANGE).success
+        cursor, requested = None, []
+        for step in range(3):
+            if step == 1:
+                AFFECTED["days"] = ["2025-01-25"]
+                dg.materialize([toy_bronze], instance=instance, partition_key="2025-02-09")
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+            result = sensor(context)
+            cursor = result.cursor
+            requested.append([(r.asset_selection, r.partition_key) for r in result.run_requests or []])
+            assert cursor  # the serialised cursor survives a custom (non-serialisable) condition
+    assert requested == [[], [([dg.AssetKey("silver_ours")], "2025-01-25")], []]
+    assert result.run_requests == [] and sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
 # ================================================================================== late delivery, real graph
 def hold_back_one_late_delivery(org_dir: Path, landing: Path) -> tuple[dict, str]:
     """Remove a late deployment_status delivery from the landing folder; returns it and its line."""
@@ -202,7 +264,9 @@ def test_a_late_delivery_requests_exactly_its_event_day_then_its_gold_periods(tm
     with dg.instance_for_test() as instance:
         assert all(r.success for r in materialise_days(defs, instance, days))
         # The sensor's clock: just after the last received day closed (its partitions all exist).
-        tick = Ticks(defs, instance, datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), UTC))
+        # Silver and Gold only: other assets (the quarantine view) have conditions of their own.
+        after_last_day = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), UTC)
+        tick = Ticks(defs, instance, after_last_day, watched=SILVER + GOLD)
         assert tick() == {}
         assert tick() == {}  # a settled graph requests nothing
 
@@ -214,13 +278,15 @@ def test_a_late_delivery_requests_exactly_its_event_day_then_its_gold_periods(tm
         assert bronze.success
         event_day = late["anchor_day"]
         assert event_day != late["received_day"]
-        assert tick() == {name: {event_day} for name in SILVER}
+        # Exactly the event day in Silver, and that day's daily Gold in the same run (in-tick chaining:
+        # should a Silver blocking check fail in that run, the Gold step is skipped).
+        assert tick() == {**{name: {event_day} for name in SILVER}, "gold_dora_daily": {event_day}}
 
-        silver_day = date.fromisoformat(event_day)
-        assert run_range(defs, instance, DAILY_JOB, silver_day, silver_day, SILVER).success
-        week = (silver_day - timedelta(days=silver_day.weekday())).isoformat()
+        day = date.fromisoformat(event_day)
+        assert run_range(defs, instance, DAILY_JOB, day, day, [*SILVER, "gold_dora_daily"]).success
+        week = (day - timedelta(days=day.weekday())).isoformat()
         with dg.partition_loading_context(effective_dt=tick.time):
             assert weekly_partitions.has_partition_key(week)
-        assert tick() == {"gold_dora_daily": {event_day}, "gold_dora_weekly": {week},
-                          "gold_dora_monthly": {"2025-02-01"}}
+        # Then the week and the month holding that day (other partitionings: the next tick).
+        assert tick() == {"gold_dora_weekly": {week}, "gold_dora_monthly": {"2025-02-01"}}
         assert tick() == {}

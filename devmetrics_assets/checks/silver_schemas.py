@@ -49,7 +49,7 @@ class SilverChangesSchema(pa.DataFrameModel):
     """One row per merged PR or direct commit on a default branch."""
 
     change_id: Series[str] = _text(unique=True, str_matches=r"^[^\s#@]+/[^\s#@]+[#@][^\s]+$")
-    repo: Series[str] = _text(str_matches=r"^[^\s/]+/[^\s/]+$")
+    repo: Series[str] = _text(str_matches=r"^[^\s/]+(/[^\s/]+)+$")
     kind: Series[str] = _text(isin=["pull_request", "commit"])
     pr_number: Series[pd.Int64Dtype] = pa.Field(coerce=True, nullable=True, ge=1)
     merge_method: Series[str] = _text(isin=MERGE_METHODS)
@@ -94,7 +94,7 @@ class SilverDeploymentsSchema(pa.DataFrameModel):
     """One row per deployment with its outcome and the main-line changes it shipped."""
 
     deployment_id: Series[str] = _text(unique=True, str_matches=r"^[^\s:]+/[^\s:]+:\d+$")
-    repo: Series[str] = _text(str_matches=r"^[^\s/]+/[^\s/]+$")
+    repo: Series[str] = _text(str_matches=r"^[^\s/]+(/[^\s/]+)+$")
     environment: Series[str] = _text(str_length={"min_value": 1})
     is_production: Series[bool] = pa.Field(coerce=True)
     sha: Series[str] = _text(str_length={"min_value": 1})
@@ -142,7 +142,7 @@ class SilverIncidentsSchema(pa.DataFrameModel):
     """One row per incident issue, on the day it was opened."""
 
     incident_id: Series[str] = _text(unique=True, str_matches=r"^[^\s#]+/[^\s#]+#\d+$")
-    repo: Series[str] = _text(str_matches=r"^[^\s/]+/[^\s/]+$")
+    repo: Series[str] = _text(str_matches=r"^[^\s/]+(/[^\s/]+)+$")
     number: Series[int] = pa.Field(coerce=True, ge=1)
     title: Series[str] = _text()
     opened_at: Series[UtcTime] = _time()

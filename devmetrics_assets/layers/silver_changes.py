@@ -21,7 +21,7 @@ def compute_changes(
     # One day past the window too: a PR merged just before midnight has its merge push after it.
     # Every provider's main-line events (GitHub push/pull_request, GitLab Push/Merge Request Hook, generic
     # deployments listing their changes) are read; providers.py runs each provider's parser.
-    deliveries = bronze_rows(warehouse, providers.event_types("changes"), end + pd.Timedelta(days=1))
+    deliveries = bronze_rows(warehouse, providers.kinds("changes"), end + pd.Timedelta(days=1))
     return providers.build_changes(deliveries, rules, start, end)
 
 

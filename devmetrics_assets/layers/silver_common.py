@@ -27,14 +27,14 @@ Compute = Callable[[Warehouse, DoraRules, pd.Timestamp, pd.Timestamp], tuple[pd.
 
 def bronze_rows(
     warehouse: Warehouse,
-    event_types: Sequence[str],
+    kinds: Sequence[str | tuple[str, str]],
     end: pd.Timestamp,
     start: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Bronze deliveries of the given event types by event day (< end, and >= start if given)."""
+    """Bronze deliveries of these kinds ((provider, event type) pairs) by event day (< end, >= start)."""
     if not warehouse.table_exists("bronze_deliveries"):
         raise dg.Failure("bronze_deliveries does not exist yet: materialise a Bronze asset first")
-    return warehouse.read_bronze(event_types, end, start)
+    return warehouse.read_bronze(kinds, end, start)
 
 
 def build_silver_asset(

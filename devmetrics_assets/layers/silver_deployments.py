@@ -14,7 +14,7 @@ from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms import providers
 from devmetrics_assets.transforms.github_payloads import as_day
 
-DEPLOYMENT_EVENTS = providers.event_types("deployments")
+DEPLOYMENT_EVENTS = providers.kinds("deployments")
 
 
 def compute_deployments(
@@ -24,7 +24,7 @@ def compute_deployments(
     # decides which commits a sha brings. One day past the window: a GitLab status anchors on its own
     # time, so a deployment crossing midnight has its final status there (GitHub rows stop at `end`).
     rows = bronze_rows(warehouse, DEPLOYMENT_EVENTS, end + pd.Timedelta(days=1))
-    mainline = bronze_rows(warehouse, providers.event_types("mainline", ("github", "gitlab")), end)
+    mainline = bronze_rows(warehouse, providers.kinds("mainline", ("github", "gitlab")), end)
     generic = rows[(rows["provider"] == "generic").to_numpy() & (as_day(rows["event_day"]) < end).to_numpy()]
     mainline = pd.concat([mainline, generic], ignore_index=True) if len(generic) else mainline
     return providers.build_deployments(rows, mainline, rules, start, end)

@@ -11,9 +11,10 @@ from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms import pagerduty, providers
+from devmetrics_assets.transforms import providers
 
-ISSUE_EVENTS = tuple(t for t in providers.event_types("incidents") if t not in pagerduty.EVENTS)
+ISSUE_EVENTS = tuple(k for k in providers.kinds("incidents") if k[0] != "pagerduty")
+PAGERDUTY_EVENTS = providers.kinds("incidents", ("pagerduty",))
 # PagerDuty notes carry no incident time and anchor on their received day: read those days onwards.
 OPEN_ENDED = pd.Timestamp("2200-01-01")
 
@@ -24,9 +25,9 @@ def compute_incidents(
     # An incident's whole life is anchored on its opening day, so only the window's issues are
     # read (PagerDuty: from the window start on); the main line turns a short root-cause sha into a full one.
     rows = bronze_rows(warehouse, ISSUE_EVENTS, end, start)
-    paged = bronze_rows(warehouse, pagerduty.EVENTS, OPEN_ENDED, start)
+    paged = bronze_rows(warehouse, PAGERDUTY_EVENTS, OPEN_ENDED, start)
     rows = pd.concat([rows, paged], ignore_index=True) if len(paged) else rows
-    mainline = bronze_rows(warehouse, providers.event_types("mainline"), end)
+    mainline = bronze_rows(warehouse, providers.kinds("mainline"), end)
     return providers.build_incidents(rows, mainline, rules, start, end)
 
 

@@ -1,19 +1,26 @@
 """Refresh exactly the partitions an alerting event touched, without delaying the next alert.
 
 The watcher hands event days to a `Materialiser`; `DagsterMaterialiser` coalesces them for a short
-debounce and runs `runner.materialise_days(..., include_bronze=False)` in a worker thread: the Silver
-and Gold day partitions of those days plus their ISO weeks and months, each contiguous range as ONE
-run on the shared Dagster instance (DAGSTER_HOME, the one the CLI and the UI use), so the runs show
-up in the UI. Bronze is not re-run: the watcher only sees deliveries that are already stored.
+debounce and, from a worker thread, runs `python -m devmetrics_assets.realtime.materialise DAY...`,
+which calls `runner.materialise_days(..., include_bronze=False)`: the Silver and Gold day partitions
+of those days plus their ISO weeks and months, each contiguous range as ONE run on the shared Dagster
+instance (DAGSTER_HOME, the one the CLI and the UI use), so the runs show up in the UI. Bronze is not
+re-run: the watcher only sees deliveries that are already stored.
 
-Why in-process runs rather than `instance.submit_run` or a sensor: the watcher must work without a
-Dagster daemon running, and the CLI already materialises the same way; a failed run is logged and
-the days are retried on the next request, and the UI shows the run either way.
+Why runs launched by the watcher rather than `instance.submit_run` or a sensor: the watcher must work
+without a Dagster daemon, the CLI materialises the same way, and a failed run is logged and its days
+are retried with the next request. Why a child process: with DuckDB, one process cannot hold a
+read-only handle (the watcher's tail) and a read-write handle (the run) on the same file, while
+across processes DuckDB's file lock and the warehouse's retries already coordinate them; the child
+also keeps Dagster out of the watcher's memory and a crashing run out of the watcher.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
@@ -40,26 +47,46 @@ class NoMaterialiser:
         return None
 
 
-def dagster_runner(settings: Settings) -> Callable[[Sequence[date]], list[str]]:
-    """materialise_days on the shared instance, Definitions built once."""
-    from devmetrics_assets.cli import prepare_environment
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes `Settings.from_env()` in a child process equal `settings`."""
+    return {"DEVMETRICS_HOME": str(settings.home), "DEVMETRICS_WAREHOUSE": str(settings.warehouse_path),
+            "DEVMETRICS_LANDING": str(settings.landing_dir), "DEVMETRICS_RULES": str(settings.rules_path),
+            "DEVMETRICS_PARTITION_START": settings.partition_start}
 
-    state: dict[str, object] = {}
+
+def subprocess_runner(settings: Settings, timeout: float = 3600.0) -> Callable[[Sequence[date]], list[str]]:
+    """Run `python -m devmetrics_assets.realtime.materialise DAY...` (see `main`) and wait for it."""
 
     def run(days: Sequence[date]) -> list[str]:
-        import dagster as dg
-
-        from devmetrics_assets.definitions import build_definitions
-        from devmetrics_assets.runner import materialise_days
-
-        if "defs" not in state:
-            prepare_environment(settings)
-            state["defs"] = build_definitions(settings)
-        with dg.DagsterInstance.get() as instance:
-            results = materialise_days(state["defs"], instance, list(days), include_bronze=False)
-        return [r.run_id for r in results]
+        cmd = [sys.executable, "-m", "devmetrics_assets.realtime.materialise", *[d.isoformat() for d in days]]
+        done = subprocess.run(cmd, env={**os.environ, **settings_env(settings)}, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"materialising {[d.isoformat() for d in days]} failed "
+                               f"(exit {done.returncode}): {done.stderr[-2000:]}")
+        return done.stdout.split()
 
     return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Materialise Silver/Gold for the given days (and their weeks and months) on the shared instance."""
+    import dagster as dg
+
+    from devmetrics_assets.cli import prepare_environment
+    from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.runner import materialise_days
+
+    days = sorted({date.fromisoformat(a) for a in (sys.argv[1:] if argv is None else argv)})
+    if not days:
+        print("usage: python -m devmetrics_assets.realtime.materialise YYYY-MM-DD ...", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    prepare_environment(settings)
+    with dg.DagsterInstance.get() as instance:
+        results = materialise_days(build_definitions(settings), instance, days, include_bronze=False)
+    print("\n".join(r.run_id for r in results))
+    return 0 if all(r.success for r in results) else 1
 
 
 class DagsterMaterialiser:
@@ -79,7 +106,7 @@ class DagsterMaterialiser:
 
     @classmethod
     def for_settings(cls, settings: Settings, debounce_seconds: float = 2.0) -> DagsterMaterialiser:
-        return cls(dagster_runner(settings), debounce_seconds)
+        return cls(subprocess_runner(settings), debounce_seconds)
 
     def request(self, days: Iterable[date]) -> None:
         with self._cond:
@@ -120,3 +147,7 @@ class DagsterMaterialiser:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

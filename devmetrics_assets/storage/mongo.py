@@ -469,11 +469,16 @@ class MongoWarehouse:
         return self._read_versioned(head, None, None, None, columns, None)
 
     def read_bronze(
-        self, event_types: Sequence[str], end: TimeLike, start: TimeLike | None = None
+        self, kinds: Sequence[str | tuple[str, str]], end: TimeLike, start: TimeLike | None = None
     ) -> pd.DataFrame:
-        """Bronze deliveries of these event types with start <= event_day < end, in load order."""
+        """Bronze deliveries with start <= event_day < end, in load order, of these kinds: an event
+        type (any provider) or a (provider, event_type) pair."""
+        types = [k for k in kinds if not isinstance(k, tuple)]
+        terms: list[dict[str, Any]] = [{"event_type": {"$in": types}}] if types else []
+        terms += [{"provider": p, "event_type": e} for p, e in (k for k in kinds if isinstance(k, tuple))]
+        match = {"$or": terms} if terms else {"_id": {"$exists": False}}
         rows = self.read_window(T.BRONZE_TABLE, "event_day", start, end, columns=BRONZE_READ_COLUMNS,
-                                filters={"event_type": {"$in": list(event_types)}})
+                                filters=match)
         return rows.sort_values("load_seq", kind="stable").reset_index(drop=True)
 
     def bronze_event_days(self, load_batch_id: str) -> list[date]:

@@ -460,13 +460,21 @@ class Warehouse:
 
     # ---- what the layers read: the storage interface another backend implements too --------
     def read_bronze(
-        self, event_types: Sequence[str], end: TimeLike, start: TimeLike | None = None
+        self, kinds: Sequence[str | tuple[str, str]], end: TimeLike, start: TimeLike | None = None
     ) -> pd.DataFrame:
-        """Bronze deliveries of these event types with start <= event_day < end, in load order."""
-        marks = ", ".join("?" for _ in event_types)
+        """Bronze deliveries with start <= event_day < end, in load order, of these kinds: an event
+        type (any provider) or a (provider, event_type) pair (providers share names like `deployment`)."""
+        terms, params = [], []
+        for kind in kinds:
+            if isinstance(kind, tuple):
+                terms.append("(provider = ? AND event_type = ?)")
+                params.extend(kind)
+            else:
+                terms.append("event_type = ?")
+                params.append(kind)
         rows = self.read_window(
-            T.BRONZE_TABLE, "event_day", start, end, where_sql=f"event_type IN ({marks})",
-            params=list(event_types), columns=BRONZE_READ_COLUMNS,
+            T.BRONZE_TABLE, "event_day", start, end, where_sql=" OR ".join(terms) or "FALSE",
+            params=params, columns=BRONZE_READ_COLUMNS,
         )
         return rows.sort_values("load_seq", kind="stable").reset_index(drop=True)
 

@@ -508,7 +508,14 @@ def parse_incident_events(frame: pd.DataFrame, rules: DoraRules) -> tuple[pd.Dat
                 str(attrs.get("action") or ""), "update"
             )
         )
-        state = None if is_note else {"opened": "open", "closed": "closed"}.get(str(issue.get("state") or ""))
+        # open/close/reopen say the state at that moment; only an update carries the (latest) snapshot
+        # state, which for an API-pulled issue may be later than the event it stands for.
+        state = {"note": None, "open": "open", "close": "closed", "reopen": "open"}.get(action, "")
+        state = (
+            {"opened": "open", "closed": "closed"}.get(str(issue.get("state") or ""))
+            if state == ""
+            else state
+        )
         when = {
             "note": attrs.get("updated_at") if attrs.get("action") == "update" else attrs.get("created_at"),
             "open": issue.get("created_at"),

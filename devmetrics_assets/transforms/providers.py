@@ -65,6 +65,12 @@ def event_types(entity: str, providers: tuple[str, ...] = PROVIDERS) -> tuple[st
     return tuple(seen)
 
 
+def kinds(entity: str, providers: tuple[str, ...] = PROVIDERS) -> tuple[tuple[str, str], ...]:
+    """(provider, event_type) pairs the entity reads: `read_bronze` then skips other providers' rows
+    that share an event type name (a GitHub `deployment` is not a generic `deployment`)."""
+    return tuple((p, t) for p, types in EVENTS[entity].items() if p in providers for t in types)
+
+
 def split(rows: pd.DataFrame, entity: str) -> dict[str, pd.DataFrame]:
     """Rows of each provider restricted to that provider's event types for the entity (load order kept)."""
     provider = (

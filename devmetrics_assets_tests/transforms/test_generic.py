@@ -198,8 +198,11 @@ def test_incident_snapshots_resolve_reopen_and_root_cause() -> None:
         ("incident", inc(11), "2025-03-03T12:00:01Z"),
         ("incident", inc(11, resolved="2025-03-03T13:00:00Z"), "2025-03-03T13:00:01Z"),
         # a reopen snapshot that still carries the old resolved_at: status decides
-        ("incident", inc(11, resolved="2025-03-03T13:00:00Z", updated="2025-03-03T14:00:00Z", status="open"),
-         "2025-03-03T14:00:01Z"),
+        (
+            "incident",
+            inc(11, resolved="2025-03-03T13:00:00Z", updated="2025-03-03T14:00:00Z", status="open"),
+            "2025-03-03T14:00:01Z",
+        ),
         ("incident", inc(11, resolved="2025-03-03T15:00:00Z", root=sha("c3")[:7]), "2025-03-03T15:00:01Z"),
         (
             "incident",

@@ -278,6 +278,9 @@ def test_changes_have_the_github_columns_and_gitlab_semantics() -> None:
     assert mr3["first_commit_at"] == pd.Timestamp("2025-03-03T12:50:00Z"), "no branch push: MR created_at"
     assert c.loc[f"{SHOP}@{sha('d2')}", "fixes_issues"] == "7"
     assert c.loc[f"{SHOP}@{sha('d3')}", "fixes_issues"] == "", "another project's issue is not ours"
+    # a push lands at its head commit's time unless it was received earlier (received 15:00:03 here)
+    assert c.loc[f"{SHOP}@{sha('d3')}", "landed_at"] == pd.Timestamp("2025-03-03T15:00:00Z")
+    assert c.loc[f"{SHOP}@{sha('d1')}", "landed_at"] == pd.Timestamp("2025-03-03T10:58:00Z")
     assert len(changes) == 6
 
 
@@ -507,3 +510,40 @@ def test_unusable_push_and_merge_request_deliveries_are_quarantined_in_their_win
         ]
     )
     assert providers.build_changes(rows, RULES, D4, D5)[1].empty
+
+
+def test_closing_pattern_follows_gitlab_keywords_and_lists() -> None:
+    assert gitlab.closed_issue_numbers("Closes #1, #2 and #3", "Implements issue #9") == [1, 2, 3, 9]
+    assert gitlab.closed_issue_numbers("Resolving: #4; fixing #5") == [4, 5]
+    assert gitlab.closed_issue_numbers("Closes other/proj#5 and see #6", "mentions #7") == []
+    assert gitlab.closed_issue_numbers(None, "") == []
+
+
+def test_api_pulled_issue_snapshots_do_not_invent_a_reopen() -> None:
+    """The puller sends open/close/update bodies that all carry the issue's LATEST state (closed)."""
+    closed = "2025-03-03T10:00:00Z"
+    pulled = [
+        (
+            "Issue Hook",
+            issue_hook(7, "open", "closed", "2025-03-03T11:00:00Z", kind="Incident", closed=closed),
+            "2025-03-03T12:00:00Z",
+        ),
+        (
+            "Issue Hook",
+            issue_hook(7, "close", "closed", "2025-03-03T11:00:00Z", kind="Incident", closed=closed),
+            "2025-03-03T12:00:01Z",
+        ),
+    ]
+    webhook = [
+        (
+            "Issue Hook",
+            issue_hook(7, "open", "opened", "2025-03-03T09:00:00Z", kind="Incident"),
+            "2025-03-03T12:30:00Z",  # the webhook copy arrives after the pulled one
+        )
+    ]
+    out, _ = providers.build_incidents(
+        landed("gitlab", pulled + webhook), landed("gitlab", story()), RULES, D3, D4
+    )
+    row = out.set_index("incident_id").loc[f"{SHOP}#7"]
+    assert row["reopened_count"] == 0 and not row["is_open"]
+    assert row["resolved_at"] == pd.Timestamp(closed)

@@ -275,9 +275,15 @@ class HttpClient:
                             self.cache.put(full_url, etag, body)
                         return Response(full_url, status, resp_headers, data)
                 elif status == 304 and cached is not None:
-                    return Response(
-                        full_url, 200, resp_headers, json.loads(cached[1].decode("utf-8")), from_cache=True
-                    )
+                    try:
+                        data = json.loads(cached[1].decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError):
+                        # A damaged cache entry: ask again without the validator.
+                        cached = None
+                        headers.pop("If-None-Match", None)
+                        detail, delay, rate_limited = "HTTP 304 with an unreadable cached body", 0.0, False
+                    else:
+                        return Response(full_url, 200, resp_headers, data, from_cache=True)
                 else:
                     limited = self._rate_limit_wait(status, resp_headers, body)
                     if limited is not None:
