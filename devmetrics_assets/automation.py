@@ -203,17 +203,22 @@ def automation_sensors(
     It runs in the code server (`use_user_code_server=True`) because `BronzeLoadsTouched` is Python
     the daemon cannot deserialise; it targets every asset, so Dagster creates no default sensor.
     """
-    return [
-        dg.AutomationConditionSensorDefinition(
-            name,
-            target=dg.AssetSelection.all(),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            use_user_code_server=True,
-            minimum_interval_seconds=minimum_interval_seconds,
-            run_tags=RUN_TAGS,
-            description="Silver after Bronze loads touch its event days; Gold after Silver passes checks.",
-        )
-    ]
+    with warnings.catch_warnings():
+        # use_user_code_server is marked beta; it is the documented way to run custom conditions.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return [_automation_sensor(name, minimum_interval_seconds)]
+
+
+def _automation_sensor(name: str, minimum_interval_seconds: int) -> dg.AutomationConditionSensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        name,
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        use_user_code_server=True,
+        minimum_interval_seconds=minimum_interval_seconds,
+        run_tags=RUN_TAGS,
+        description="Silver after Bronze loads touch its event days; Gold after Silver passes checks.",
+    )
 
 
 # ================================================================================== tier schedules

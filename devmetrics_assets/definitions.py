@@ -13,6 +13,7 @@ import dagster as dg
 from devmetrics_assets.alerting.notifier import build_notifier
 from devmetrics_assets.alerting.routing import config_path
 from devmetrics_assets.alerting.sensors import notification_sensors
+from devmetrics_assets.automation import automation_sensors, tier_schedules, with_tier_freshness
 from devmetrics_assets.config import Settings
 from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
 from devmetrics_assets.layers.gold_dora import build_gold_asset
@@ -70,8 +71,13 @@ def build_definitions(
         dg.define_asset_job(MONTHLY_JOB, selection=dg.AssetSelection.assets("gold_dora_monthly")),
         dg.define_asset_job(QUARANTINE_JOB, selection=dg.AssetSelection.assets("quarantine")),
     ]
-    return dg.Definitions(
-        assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs, sensors=sensors
+    # Freshness policies per source tier; declarative automation with schedules per tier as the fallback.
+    return with_tier_freshness(
+        dg.Definitions(
+            assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs,
+            sensors=[*sensors, *automation_sensors()], schedules=tier_schedules(sources),
+        ),
+        sources,
     )
 
 

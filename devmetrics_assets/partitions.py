@@ -29,7 +29,8 @@ def _first_monday_on_or_after(day: date) -> date:
 
 _START = date.fromisoformat(Settings.from_env().partition_start)
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=_START.isoformat())
+# end_offset=1: today's partition exists, so near-real-time and hourly sources load today's deliveries.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=_START.isoformat(), end_offset=1)
 weekly_partitions = dg.WeeklyPartitionsDefinition(
     start_date=_first_monday_on_or_after(_START).isoformat(), day_offset=1
 )

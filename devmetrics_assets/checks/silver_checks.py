@@ -30,15 +30,12 @@ from devmetrics_assets.checks.results import (
     unique_check_spec,
 )
 from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
+from devmetrics_assets.transforms import providers
 
 SILVER_QUARANTINE_RATE_WARN = V.QUARANTINE_RATE_WARN
-# The Bronze event types each model reads (layers/silver_*.py); the quarantine rate's denominator.
-# A model not listed here (a new provider's) is measured against all deliveries of the window.
-EVENT_TYPES: dict[str, tuple[str, ...]] = {
-    "silver_changes": ("push", "pull_request"),
-    "silver_deployments": ("deployment", "deployment_status"),
-    "silver_incidents": ("issues", "issue_comment"),
-}
+# The entity each model builds: its (provider, event type) kinds (transforms/providers.py) are the
+# quarantine rate's denominator. A model not listed is measured against all deliveries of the window.
+ENTITIES = {"silver_changes": "changes", "silver_deployments": "deployments", "silver_incidents": "incidents"}
 REFERENCE_CHECKS = {"silver_deployments": "change_refs", "silver_incidents": "root_cause_links"}
 
 
@@ -72,13 +69,17 @@ def _speaks_sql(warehouse: object) -> bool:
 
 
 def window_deliveries(
-    warehouse: Warehouse, event_types: Sequence[str] | None, start: pd.Timestamp, end: pd.Timestamp
+    warehouse: Warehouse, kinds: Sequence[tuple[str, str]] | None, start: pd.Timestamp, end: pd.Timestamp
 ) -> int:
-    """Bronze deliveries (of these event types, or all) whose event day is in [start, end)."""
+    """Bronze deliveries (of these (provider, event type) kinds, or all) with event day in [start, end)."""
     if not warehouse.table_exists("bronze_deliveries"):
         return 0
-    rows = warehouse.read_window("bronze_deliveries", "event_day", start, end, columns=["event_type"])
-    return int(rows["event_type"].isin(event_types).sum()) if event_types else len(rows)
+    rows = warehouse.read_window("bronze_deliveries", "event_day", start, end,
+                                 columns=["provider", "event_type"])
+    if not kinds:
+        return len(rows)
+    pairs = pd.MultiIndex.from_arrays([rows["provider"].astype(str), rows["event_type"].astype(str)])
+    return int(pairs.isin(list(kinds)).sum())
 
 
 def known_change_ids(warehouse: Warehouse, wanted: Sequence[str], end: pd.Timestamp) -> set[str]:
@@ -124,7 +125,9 @@ def silver_validations(
     """The non-pandera validations of one Silver model's window (usable without Dagster)."""
     refs = rejects["record_ref"].astype(str) if len(rejects) else pd.Series(dtype="str")
     rejected = int(refs.nunique())
-    read = max(window_deliveries(warehouse, EVENT_TYPES.get(name), start, end), rejected)
+    entity = ENTITIES.get(name)
+    kinds = providers.kinds(entity) if entity else None
+    read = max(window_deliveries(warehouse, kinds, start, end), rejected)
     found = [V.quarantine_rate(rejected, read, threshold=SILVER_QUARANTINE_RATE_WARN,
                                sample_refs=refs.unique().tolist())]
     if name == "silver_deployments":

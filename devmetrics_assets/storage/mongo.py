@@ -27,9 +27,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, UpdateOne
-from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.errors import CollectionInvalid, DuplicateKeyError
 
+from devmetrics_assets.storage import mongo_bronze as B
 from devmetrics_assets.storage import mongo_codec as C
 from devmetrics_assets.storage import mongo_guards as G
 from devmetrics_assets.storage import mongo_versions as V
@@ -134,19 +135,9 @@ class MongoWarehouse:
                     self.db.create_collection(name)
                 except CollectionInvalid:
                     pass  # created concurrently
-        bronze = self.db[T.BRONZE_TABLE]
-        bronze.create_index([("source", ASCENDING), ("delivery_id", ASCENDING)], unique=True,
-                            name="source_delivery_unique")
-        bronze.create_index([("event_day", ASCENDING), ("event_type", ASCENDING)], name="event_day_type")
-        bronze.create_index([("received_day", ASCENDING)], name="received_day")
-        bronze.create_index([("load_batch_id", ASCENDING)], name="load_batch")
-        bronze.create_index([("load_seq", ASCENDING)], unique=True, name="load_seq_unique")
-        quarantine = self.db[T.QUARANTINE_TABLE]
-        quarantine.create_index([("asset", ASCENDING), ("partition_day", ASCENDING)], name="asset_day")
-        quarantine.create_index([("partition_day", ASCENDING)], name="partition_day")
+        B.create_fixed_indexes(self.db)
         self.db[WRITES].create_index([("table", ASCENDING), ("started_at", ASCENDING)], name="table_started")
-        top = bronze.find_one({}, {"load_seq": 1}, sort=[("load_seq", DESCENDING)])
-        seed = int(top["load_seq"]) if top else 0
+        seed = self.max_load_seq()
         self.db[COUNTERS].update_one({"_id": SEQ_COUNTER}, {"$setOnInsert": {"seq": seed}}, upsert=True)
         _READY.add(self._key)
 
@@ -310,18 +301,12 @@ class MongoWarehouse:
     # ---- Bronze ------------------------------------------------------------------------------
     def append_bronze(self, rows: pd.DataFrame) -> int:
         """Append deliveries not yet stored; returns how many were inserted (0 for a replay)."""
-        unknown = sorted(set(rows.columns) - set(T.BRONZE_COLUMNS))
-        missing = [c for c in T.BRONZE_REQUIRED if c not in rows.columns]
-        if unknown or missing:
-            raise ValueError(f"bronze rows: unknown columns {unknown}, missing columns {missing}")
-        for c in ("headers", "body"):
-            if pd.api.types.infer_dtype(rows[c], skipna=True) not in ("string", "empty"):
-                raise ValueError(f"bronze rows: {c} must be JSON text (str), not parsed objects")
+        B.check_bronze_rows(rows)
         self.ensure_schema()
         if rows.empty:
             return 0
-        frame = _bronze_frame(rows)
-        frame = self._drop_stored(frame)
+        coll = self.db[T.BRONZE_TABLE]
+        frame = B.drop_stored(coll, B.bronze_frame(rows), self.chunk_size)
         if frame.empty:
             return 0
         counter = self.db[COUNTERS].find_one_and_update(
@@ -329,31 +314,7 @@ class MongoWarehouse:
             return_document=ReturnDocument.AFTER)
         first = int(counter["seq"]) - len(frame) + 1
         frame["load_seq"] = range(first, first + len(frame))
-        docs = C.encode_frame(frame, T.BRONZE_COLUMNS)
-        inserted = 0
-        coll = self.db[T.BRONZE_TABLE]
-        for i in range(0, len(docs), self.chunk_size):
-            try:
-                inserted += len(coll.insert_many(docs[i : i + self.chunk_size], ordered=False).inserted_ids)
-            except BulkWriteError as exc:  # a concurrent writer stored some of them first
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
-                inserted += int(exc.details.get("nInserted", 0))
-        return inserted
-
-    def _drop_stored(self, frame: pd.DataFrame) -> pd.DataFrame:
-        stored: set[tuple[str, str]] = set()
-        coll = self.db[T.BRONZE_TABLE]
-        for source, ids in frame.groupby("source", sort=False)["delivery_id"]:
-            ids = ids.tolist()
-            for i in range(0, len(ids), self.chunk_size):
-                found = coll.find({"source": source, "delivery_id": {"$in": ids[i : i + self.chunk_size]}},
-                                  {"_id": 0, "delivery_id": 1})
-                stored.update((source, d["delivery_id"]) for d in found)
-        if not stored:
-            return frame
-        keys = pd.Series(list(zip(frame["source"], frame["delivery_id"], strict=True)), index=frame.index)
-        return frame[~keys.isin(stored)].reset_index(drop=True)
+        return B.insert_new(coll, C.encode_frame(frame, T.BRONZE_COLUMNS), self.chunk_size)
 
     # ---- quarantine --------------------------------------------------------------------------
     def upsert_quarantine(
@@ -362,19 +323,9 @@ class MongoWarehouse:
     ) -> int:
         """Insert or refresh quarantine rows (first_seen_at kept, last_seen_at updated); with
         replace_asset and a window, that asset's rows in [start, end) not in `rows` are removed."""
-        if (replace_asset is None) != (start is None) or (start is None) != (end is None):
-            raise ValueError("replace_asset, start and end go together (all or none)")
-        unknown = sorted(set(rows.columns) - set(T.QUARANTINE_COLUMNS))
-        missing = [c for c in T.QUARANTINE_REQUIRED if c not in rows.columns]
-        if unknown or (missing and not rows.empty):
-            raise ValueError(f"quarantine rows: unknown columns {unknown}, missing columns {missing}")
-        if replace_asset is not None and not rows.empty and (rows["asset"] != replace_asset).any():
-            raise ValueError(f"quarantine rows must all belong to asset {replace_asset!r} when replacing it")
-        frame = T.prepare_quarantine_rows(rows)
-        if not frame.empty and not frame["layer"].isin(T.LAYERS).all():
-            raise ValueError(f"quarantine rows: layer must be one of {T.LAYERS}")
+        frame = B.quarantine_frame(rows, replace_asset, start, end)
         self.ensure_schema()
-        ops = [_quarantine_op(doc) for doc in C.encode_frame(frame, T.QUARANTINE_COLUMNS)]
+        ops = [B.quarantine_op(doc) for doc in C.encode_frame(frame, T.QUARANTINE_COLUMNS)]
         coll = self.db[T.QUARANTINE_TABLE]
         stale = None
         if replace_asset is not None:
@@ -421,12 +372,15 @@ class MongoWarehouse:
             cond = {k: v for k, v in (("$gte", _bound(start)), ("$lt", _bound(end))) if v is not None}
             if cond:
                 query[partition_column] = cond
-            docs = list(self.db[table].find(query, {"_id": 0}))
-            return C.decode_documents(docs, wanted, fixed)
-        head = self._head(table)
-        if head is None:
-            raise NothingMaterializedError.for_table(self.location, table, window)
-        return self._read_versioned(head, partition_column, _bound(start), _bound(end), columns, filters)
+            return C.decode_documents(self._find(table, query, wanted), wanted, fixed)
+        return self._read_versioned(table, partition_column, _bound(start), _bound(end), columns, filters,
+                                    window)
+
+    def _find(self, table: str, query: dict[str, Any], wanted: Sequence[str], meta: bool = False,
+              session=None) -> list[dict[str, Any]]:
+        """Documents with only the wanted fields (plus µs remainders and the metaField)."""
+        projection = {"_id": 0, C.MICROS_FIELD: 1, **{c: 1 for c in wanted}, **({"meta": 1} if meta else {})}
+        return list(self.db[table].find(query, projection, session=session))
 
     def _wanted(self, table: str, types: dict[str, str], columns: list[str] | None, partition: str | None):
         wanted = columns or list(types)
@@ -436,8 +390,20 @@ class MongoWarehouse:
         return wanted
 
     def _read_versioned(
+        self, table: str, partition_column: str | None, lo: datetime | None, hi: datetime | None,
+        columns: list[str] | None, filters: dict[str, Any] | None, window: str | None = None,
+    ) -> pd.DataFrame:
+        # One causally consistent session: the rows read are at least as new as the head read, even
+        # when reads go to secondaries (readPreference in the URI).
+        with self.client.start_session(causal_consistency=True) as session:
+            head = self.db[HEADS].find_one({"_id": table}, session=session)
+            if head is None:
+                raise NothingMaterializedError.for_table(self.location, table, window)
+            return self._read_head(head, partition_column, lo, hi, columns, filters, session)
+
+    def _read_head(
         self, head: dict[str, Any], partition_column: str | None, lo: datetime | None, hi: datetime | None,
-        columns: list[str] | None, filters: dict[str, Any] | None,
+        columns: list[str] | None, filters: dict[str, Any] | None, session,
     ) -> pd.DataFrame:
         table = head["_id"]
         order = list(dict.fromkeys(head["columns"]))
@@ -451,7 +417,7 @@ class MongoWarehouse:
         if query is not None:
             for key, value in (filters or {}).items():
                 query = {"$and": [query, {f"meta.{key}" if key in meta_fields else key: value}]}
-            docs = list(self.db[table].find(query, {"_id": 0}))
+            docs = self._find(table, query, [c for c in wanted if c not in meta_fields], timeseries, session)
         return C.decode_documents(docs, wanted, types, head.get("hints") or {}, meta_fields)
 
     def read_table(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -461,12 +427,9 @@ class MongoWarehouse:
         if fixed is not None:
             if not self.table_exists(table):
                 raise NothingMaterializedError.for_table(self.location, table)
-            docs = list(self.db[table].find({}, {"_id": 0}))
-            return C.decode_documents(docs, self._wanted(table, fixed, columns, None), fixed)
-        head = self._head(table)
-        if head is None:
-            raise NothingMaterializedError.for_table(self.location, table)
-        return self._read_versioned(head, None, None, None, columns, None)
+            wanted = self._wanted(table, fixed, columns, None)
+            return C.decode_documents(self._find(table, {}, wanted), wanted, fixed)
+        return self._read_versioned(table, None, None, None, columns, None)
 
     def read_bronze(
         self, kinds: Sequence[str | tuple[str, str]], end: TimeLike, start: TimeLike | None = None
@@ -499,52 +462,3 @@ class MongoWarehouse:
         top = self.db[T.BRONZE_TABLE].find_one({}, {"load_seq": 1}, sort=[("load_seq", DESCENDING)])
         return int(top["load_seq"]) if top else 0
 
-
-def _quarantine_op(doc: dict[str, Any]) -> UpdateOne:
-    qid = doc["quarantine_id"]
-    micros = doc.pop(C.MICROS_FIELD, {})
-    kept = {"quarantine_id": qid, "first_seen_at": doc.pop("first_seen_at"),
-            f"{C.MICROS_FIELD}.first_seen_at": micros.get("first_seen_at", 0)}
-    sets = {c: v for c, v in doc.items() if c != "quarantine_id"}
-    sets[f"{C.MICROS_FIELD}.last_seen_at"] = micros.get("last_seen_at", 0)
-    return UpdateOne({"_id": qid}, {"$set": sets, "$setOnInsert": kept}, upsert=True)
-
-
-def _bronze_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """Derive days and loaded_at like tables.bronze_select_sql; dedupe the batch keeping the earliest."""
-    frame = rows.drop(columns=["load_seq"], errors="ignore").copy()
-    for c in T.BRONZE_COLUMNS:
-        if c not in frame.columns and c != "load_seq":
-            frame[c] = None
-    received_at = pd.to_datetime(frame["received_at"], utc=True).astype("datetime64[us, UTC]")
-    frame["received_at"] = received_at
-    received_day = _day(frame["received_day"]).fillna(received_at.dt.tz_localize(None).dt.normalize())
-    event_at = pd.to_datetime(frame["event_at"], utc=True).astype("datetime64[us, UTC]")
-    frame["event_at"] = event_at
-    frame["received_day"] = received_day
-    frame["event_day"] = _day(frame["event_day"]).fillna(event_at.dt.tz_localize(None).dt.normalize()) \
-        .fillna(received_day)
-    loaded = pd.to_datetime(frame["loaded_at"], utc=True).astype("datetime64[us, UTC]")
-    frame["loaded_at"] = loaded.fillna(pd.Timestamp.now(tz="UTC"))
-    required = [c for c in T.BRONZE_REQUIRED if c != "received_at"] + ["received_at"]
-    nulls = [c for c in required if frame[c].isna().any()]
-    if nulls:
-        raise ValueError(f"bronze rows: null values in required column(s) {nulls}")
-    bad = sorted(set(frame["signature_status"]) - set(T.SIGNATURE_STATUSES))
-    if bad:
-        raise ValueError(f"bronze rows: signature_status must be one of {T.SIGNATURE_STATUSES}, got {bad}")
-    frame["_ord"] = range(len(frame))
-    frame = frame.sort_values(["received_at", "_ord"], kind="stable")
-    frame = frame.drop_duplicates(["source", "delivery_id"], keep="first").drop(columns="_ord")
-    return frame[[c for c in T.BRONZE_COLUMNS if c != "load_seq"]].reset_index(drop=True)
-
-
-def _day(series: pd.Series) -> pd.Series:
-    """A day column as naive midnights (aware values converted to UTC first)."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        s = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_dtype(series.dtype):
-        s = series
-    else:
-        s = pd.to_datetime(series, utc=True).dt.tz_localize(None)
-    return s.astype("datetime64[us]").dt.normalize()

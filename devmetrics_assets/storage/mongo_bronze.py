@@ -1,0 +1,142 @@
+"""Bronze and quarantine on MongoDB: the same validation, derivations and keys as the DuckDB writer.
+
+- Bronze rows get received_day (UTC day of received_at), event_day (given, else the day of event_at,
+  else received_day) and loaded_at (now) like `tables.bronze_select_sql`; duplicates inside a batch
+  keep the earliest received_at; pairs already stored are dropped before numbering, and a concurrent
+  writer's duplicates are caught by the unique (source, delivery_id) index.
+- Quarantine rows are upserts by quarantine_id that keep first_seen_at, like DuckDB's ON CONFLICT.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from pymongo import ASCENDING, UpdateOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from devmetrics_assets.storage import mongo_codec as C
+from devmetrics_assets.storage import tables as T
+from devmetrics_assets.storage.warehouse import TimeLike
+
+DUPLICATE_KEY = 11000
+
+
+def create_fixed_indexes(db: Database) -> None:
+    """Bronze: the dedupe key, what Silver reads by (event day + type), loads and the tail order."""
+    bronze = db[T.BRONZE_TABLE]
+    bronze.create_index([("source", ASCENDING), ("delivery_id", ASCENDING)], unique=True,
+                        name="source_delivery_unique")
+    bronze.create_index([("event_day", ASCENDING), ("event_type", ASCENDING)], name="event_day_type")
+    bronze.create_index([("received_day", ASCENDING)], name="received_day")
+    bronze.create_index([("load_batch_id", ASCENDING)], name="load_batch")
+    bronze.create_index([("load_seq", ASCENDING)], unique=True, name="load_seq_unique")
+    quarantine = db[T.QUARANTINE_TABLE]
+    quarantine.create_index([("asset", ASCENDING), ("partition_day", ASCENDING)], name="asset_day")
+    quarantine.create_index([("partition_day", ASCENDING)], name="partition_day")
+
+
+def check_bronze_rows(rows: pd.DataFrame) -> None:
+    unknown = sorted(set(rows.columns) - set(T.BRONZE_COLUMNS))
+    missing = [c for c in T.BRONZE_REQUIRED if c not in rows.columns]
+    if unknown or missing:
+        raise ValueError(f"bronze rows: unknown columns {unknown}, missing columns {missing}")
+    for c in ("headers", "body"):
+        if pd.api.types.infer_dtype(rows[c], skipna=True) not in ("string", "empty"):
+            raise ValueError(f"bronze rows: {c} must be JSON text (str), not parsed objects")
+
+
+def _day(series: pd.Series) -> pd.Series:
+    """A day column as naive midnights (aware values converted to UTC first)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        s = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(series.dtype):
+        s = series
+    else:
+        s = pd.to_datetime(series, utc=True).dt.tz_localize(None)
+    return s.astype("datetime64[us]").dt.normalize()
+
+
+def bronze_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Derived days and loaded_at, NOT NULL / allowed-value checks, one row per (source, delivery_id)."""
+    frame = rows.drop(columns=["load_seq"], errors="ignore").copy()
+    for c in T.BRONZE_COLUMNS:
+        if c not in frame.columns and c != "load_seq":
+            frame[c] = None
+    received_at = pd.to_datetime(frame["received_at"], utc=True).astype("datetime64[us, UTC]")
+    event_at = pd.to_datetime(frame["event_at"], utc=True).astype("datetime64[us, UTC]")
+    received_day = _day(frame["received_day"]).fillna(received_at.dt.tz_localize(None).dt.normalize())
+    event_day = _day(frame["event_day"]).fillna(event_at.dt.tz_localize(None).dt.normalize())
+    loaded_at = pd.to_datetime(frame["loaded_at"], utc=True).astype("datetime64[us, UTC]")
+    frame = frame.assign(received_at=received_at, event_at=event_at, received_day=received_day,
+                         event_day=event_day.fillna(received_day),
+                         loaded_at=loaded_at.fillna(pd.Timestamp.now(tz="UTC")))
+    nulls = [c for c in T.BRONZE_REQUIRED if frame[c].isna().any()]
+    if nulls:
+        raise ValueError(f"bronze rows: null values in required column(s) {nulls}")
+    bad = sorted(set(frame["signature_status"]) - set(T.SIGNATURE_STATUSES))
+    if bad:
+        raise ValueError(f"bronze rows: signature_status must be one of {T.SIGNATURE_STATUSES}, got {bad}")
+    frame["_ord"] = range(len(frame))
+    frame = frame.sort_values(["received_at", "_ord"], kind="stable")
+    frame = frame.drop_duplicates(["source", "delivery_id"], keep="first").drop(columns="_ord")
+    return frame[[c for c in T.BRONZE_COLUMNS if c != "load_seq"]].reset_index(drop=True)
+
+
+def drop_stored(coll: Collection, frame: pd.DataFrame, chunk: int) -> pd.DataFrame:
+    """The rows whose (source, delivery_id) is not stored yet (indexed $in lookups per source)."""
+    stored: set[tuple[str, str]] = set()
+    for source, ids in frame.groupby("source", sort=False)["delivery_id"]:
+        ids = ids.tolist()
+        for i in range(0, len(ids), chunk):
+            found = coll.find({"source": source, "delivery_id": {"$in": ids[i : i + chunk]}},
+                              {"_id": 0, "delivery_id": 1})
+            stored.update((source, d["delivery_id"]) for d in found)
+    if not stored:
+        return frame
+    keys = pd.Series(list(zip(frame["source"], frame["delivery_id"], strict=True)), index=frame.index)
+    return frame[~keys.isin(stored)].reset_index(drop=True)
+
+
+def insert_new(coll: Collection, docs: list[dict[str, Any]], chunk: int) -> int:
+    """insert_many by chunks; a concurrent writer's duplicates are skipped, not errors."""
+    inserted = 0
+    for i in range(0, len(docs), chunk):
+        try:
+            inserted += len(coll.insert_many(docs[i : i + chunk], ordered=False).inserted_ids)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            inserted += int(exc.details.get("nInserted", 0))
+    return inserted
+
+
+def quarantine_frame(
+    rows: pd.DataFrame, replace_asset: str | None, start: TimeLike | None, end: TimeLike | None
+) -> pd.DataFrame:
+    """Validated rows with ids and times filled (tables.prepare_quarantine_rows)."""
+    if (replace_asset is None) != (start is None) or (start is None) != (end is None):
+        raise ValueError("replace_asset, start and end go together (all or none)")
+    unknown = sorted(set(rows.columns) - set(T.QUARANTINE_COLUMNS))
+    missing = [c for c in T.QUARANTINE_REQUIRED if c not in rows.columns]
+    if unknown or (missing and not rows.empty):
+        raise ValueError(f"quarantine rows: unknown columns {unknown}, missing columns {missing}")
+    if replace_asset is not None and not rows.empty and (rows["asset"] != replace_asset).any():
+        raise ValueError(f"quarantine rows must all belong to asset {replace_asset!r} when replacing it")
+    frame = T.prepare_quarantine_rows(rows)
+    if not frame.empty and not frame["layer"].isin(T.LAYERS).all():
+        raise ValueError(f"quarantine rows: layer must be one of {T.LAYERS}")
+    return frame
+
+
+def quarantine_op(doc: dict[str, Any]) -> UpdateOne:
+    """Upsert by quarantine_id: everything refreshed except first_seen_at (set on insert only)."""
+    qid = doc["quarantine_id"]
+    micros = doc.pop(C.MICROS_FIELD, {})
+    kept = {"quarantine_id": qid, "first_seen_at": doc.pop("first_seen_at"),
+            f"{C.MICROS_FIELD}.first_seen_at": micros.get("first_seen_at", 0)}
+    sets = {c: v for c, v in doc.items() if c != "quarantine_id"}
+    sets[f"{C.MICROS_FIELD}.last_seen_at"] = micros.get("last_seen_at", 0)
+    return UpdateOne({"_id": qid}, {"$set": sets, "$setOnInsert": kept}, upsert=True)
