@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -240,6 +240,25 @@ def tier_schedules(
     return schedules
 
 
+def partitions_to_load(
+    tier: str, tick: datetime, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> list[str]:
+    """Received-day partitions a tier's tick loads.
+
+    Daily: the day that just closed (complete). Intra-day tiers: today's open partition, and in the
+    first hour of a day also yesterday's, so deliveries received in its last minutes are not missed.
+    """
+    with dg.partition_loading_context(effective_dt=tick):
+        existing = set(partitions_def.get_partition_keys())
+    today = tick.astimezone(UTC).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    if tier == "daily":
+        wanted = [yesterday]
+    else:
+        wanted = ([yesterday] if tick.astimezone(UTC).hour == 0 else []) + [today.isoformat()]
+    return [k for k in wanted if k in existing]
+
+
 def _latest_partition_schedule(
     tier: str,
     job: dg.UnresolvedAssetJobDefinition,
@@ -250,10 +269,11 @@ def _latest_partition_schedule(
                  execution_timezone="UTC", default_status=default_status,
                  description=f"Latest Bronze partition of the {tier} sources ({TIER_CRON[tier]} UTC).")
     def _schedule(context: dg.ScheduleEvaluationContext):
-        with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
-            key = partitions_def.get_last_partition_key()
-        if key is None:
+        tick = context.scheduled_execution_time
+        keys = partitions_to_load(tier, tick, partitions_def)
+        if not keys:
             return dg.SkipReason("no partition exists yet")
-        return dg.RunRequest(partition_key=key, tags={"devmetrics/tier": tier})
+        return [dg.RunRequest(partition_key=k, run_key=f"{tier}:{k}:{tick.isoformat()}",
+                              tags={"devmetrics/tier": tier}) for k in keys]
 
     return _schedule

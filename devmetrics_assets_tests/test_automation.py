@@ -19,7 +19,7 @@ import pytest
 from devmetrics_assets import automation as A
 from devmetrics_assets.config import Settings
 from devmetrics_assets.definitions import build_definitions
-from devmetrics_assets.partitions import late_arrival_mapping, weekly_partitions
+from devmetrics_assets.partitions import daily_partitions, late_arrival_mapping, weekly_partitions
 from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
@@ -110,6 +110,14 @@ def test_tier_schedules_request_each_tiers_latest_partition(tmp_path):
     with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo) as context:
         request = repo.get_schedule_def("bronze_daily_schedule").evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2025-03-19" and request.tags["devmetrics/tier"] == "daily"
+
+
+def test_intra_day_tiers_load_today_and_close_yesterday_in_the_first_hour():
+    after_midnight = datetime(2025, 3, 20, 0, 5, tzinfo=UTC)
+    midday = datetime(2025, 3, 20, 12, 5, tzinfo=UTC)
+    assert A.partitions_to_load("hourly", after_midnight, daily_partitions) == ["2025-03-19", "2025-03-20"]
+    assert A.partitions_to_load("near_real_time", midday, daily_partitions) == ["2025-03-20"]
+    assert A.partitions_to_load("daily", midday, daily_partitions) == ["2025-03-19"]
 
 
 # ================================================================================== the blocking-check gate

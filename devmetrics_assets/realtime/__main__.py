@@ -18,7 +18,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m devmetrics_assets.realtime",
         description="Watch newly stored deliveries (MongoDB change stream, or DuckDB Bronze tail) and "
                     "notify about failed production deployments, incidents and rollbacks right away.")
-    p.add_argument("--once", action="store_true", help="handle what is stored now, then exit")
+    p.add_argument("--once", action="store_true",
+                   help="handle what is stored now (and wait for the refresh it asked for), then exit")
     p.add_argument("--state", type=Path,
                    help="state file (default $DEVMETRICS_HOME/realtime/watcher.sqlite3)")
     p.add_argument("--poll-interval", type=float, default=0.5, help="DuckDB tail poll interval, seconds")
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reset_cursor:
         state.con.execute("DELETE FROM cursor")
         state.commit()
-    materialiser = (NoMaterialiser() if args.no_materialise or args.once
+    materialiser = (NoMaterialiser() if args.no_materialise
                     else DagsterMaterialiser.for_settings(settings, args.debounce))
     watcher = Watcher(open_storage(settings), build_notifier(config_path(settings.home), settings.home),
                       load_rules(settings.rules_path), state, materialiser,
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             watcher.run_forever(stop, args.poll_interval)
     finally:
         watcher.close()
-        materialiser.close()
+        materialiser.close(None if args.once else 120.0)  # --once waits for its refresh to finish
         state.close()
     s = watcher.stats
     print(f"devmetrics realtime: handled {s.handled}, notified {s.notified}, "

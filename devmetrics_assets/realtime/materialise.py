@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class Materialiser(Protocol):
     def request(self, days: Iterable[date]) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, timeout: float | None = None) -> None: ...
 
 
 class NoMaterialiser:
@@ -43,7 +43,7 @@ class NoMaterialiser:
     def request(self, days: Iterable[date]) -> None:
         return None
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         return None
 
 
@@ -120,7 +120,7 @@ class DagsterMaterialiser:
         with self._cond:
             return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
 
-    def close(self, timeout: float = 120.0) -> None:
+    def close(self, timeout: float | None = 120.0) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()

@@ -136,7 +136,7 @@ class MongoWarehouse:
                 except CollectionInvalid:
                     pass  # created concurrently
         B.create_fixed_indexes(self.db)
-        self.db[WRITES].create_index([("table", ASCENDING), ("started_at", ASCENDING)], name="table_started")
+        self.db[WRITES].create_index([("table", ASCENDING), ("started_at", ASCENDING)])
         seed = self.max_load_seq()
         self.db[COUNTERS].update_one({"_id": SEQ_COUNTER}, {"$setOnInsert": {"seq": seed}}, upsert=True)
         _READY.add(self._key)
@@ -161,9 +161,9 @@ class MongoWarehouse:
         coll = self.db[table]
         version = "meta.v" if timeseries else "_v"
         keys = [(version, ASCENDING)] + ([(column, ASCENDING)] if column else [])
-        coll.create_index(keys, name="version_partition")
+        coll.create_index(keys)
         if column and not timeseries:
-            coll.create_index([(column, ASCENDING)], name="partition")
+            coll.create_index([(column, ASCENDING)])
 
     @staticmethod
     def _guard_fixed(table: str) -> None:
@@ -246,9 +246,12 @@ class MongoWarehouse:
         coll = self.db[table]
         if not timeseries and self.transactional(len(docs)):
             G.guard_transaction_target(self.db, table)
-            with G.transaction(self.client, self.kind, self.location) as session:
+
+            def stage_and_flip(session) -> None:
                 self._stage(coll, docs, session)
                 self.db[HEADS].update_one({"_id": table}, flip(), upsert=True, session=session)
+
+            G.run_transaction(self.client, self.kind, self.location, stage_and_flip)
         else:
             self.db[WRITES].insert_one({"_id": wid, "table": table, "version_field": version_field,
                                         "started_at": _now()})
@@ -332,11 +335,14 @@ class MongoWarehouse:
             stale = {"asset": replace_asset, "partition_day": {"$gte": _bound(start), "$lt": _bound(end)},
                      "_id": {"$nin": frame["quarantine_id"].tolist()}}
         if self.transactional(len(ops)):
-            with G.transaction(self.client, self.kind, self.location) as session:
+
+            def upsert_and_prune(session) -> None:
                 if ops:
                     coll.bulk_write(ops, ordered=False, session=session)
                 if stale is not None:
                     coll.delete_many(stale, session=session)
+
+            G.run_transaction(self.client, self.kind, self.location, upsert_and_prune)
         else:
             if ops:
                 coll.bulk_write(ops, ordered=False)

@@ -27,15 +27,16 @@ DUPLICATE_KEY = 11000
 def create_fixed_indexes(db: Database) -> None:
     """Bronze: the dedupe key, what Silver reads by (event day + type), loads and the tail order."""
     bronze = db[T.BRONZE_TABLE]
-    bronze.create_index([("source", ASCENDING), ("delivery_id", ASCENDING)], unique=True,
-                        name="source_delivery_unique")
-    bronze.create_index([("event_day", ASCENDING), ("event_type", ASCENDING)], name="event_day_type")
-    bronze.create_index([("received_day", ASCENDING)], name="received_day")
-    bronze.create_index([("load_batch_id", ASCENDING)], name="load_batch")
-    bronze.create_index([("load_seq", ASCENDING)], unique=True, name="load_seq_unique")
+    bronze.create_index([("source", ASCENDING), ("delivery_id", ASCENDING)], unique=True)
+    bronze.create_index([("event_day", ASCENDING), ("event_type", ASCENDING)])
+    bronze.create_index([("received_day", ASCENDING)])
+    bronze.create_index([("load_batch_id", ASCENDING)])
+    # Not unique: a sharded collection can only enforce unique keys prefixed by the shard key
+    # (docs/mongodb.md); the counter already hands out disjoint blocks.
+    bronze.create_index([("load_seq", ASCENDING)])
     quarantine = db[T.QUARANTINE_TABLE]
-    quarantine.create_index([("asset", ASCENDING), ("partition_day", ASCENDING)], name="asset_day")
-    quarantine.create_index([("partition_day", ASCENDING)], name="partition_day")
+    quarantine.create_index([("asset", ASCENDING), ("partition_day", ASCENDING)])
+    quarantine.create_index([("partition_day", ASCENDING)])
 
 
 def check_bronze_rows(rows: pd.DataFrame) -> None:

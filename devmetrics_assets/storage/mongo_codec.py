@@ -84,14 +84,15 @@ def encode_column(series: pd.Series, typ: str) -> tuple[list[Any], list[int] | N
     typ = typ.upper()
     if typ in (*TZ_TYPES, "TIMESTAMP", "DATE"):
         s = _utc_naive(series)
+        micros = None
         if typ == "DATE":
             s = s.dt.normalize()
-        values = s.to_numpy().astype(object).tolist()
-        micros = None
-        if typ != "DATE":
+        else:  # BSON keeps milliseconds: store them, and the rest of the microseconds beside
             rem = (s.dt.microsecond % 1000).fillna(0).astype("int64").to_numpy()
-            micros = rem.tolist() if rem.any() else None
-        return values, micros
+            if rem.any():
+                micros = rem.tolist()
+                s = s.dt.floor("ms")
+        return s.to_numpy().astype(object).tolist(), micros
     mask = series.isna().to_numpy()
     if typ in INT_TYPES:
         s = series if pd.api.types.is_integer_dtype(series.dtype) else pd.to_numeric(series)

@@ -13,9 +13,9 @@ No Dagster import: the loaders and the real-time watcher use these too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
@@ -23,6 +23,7 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+T = TypeVar("T")
 STANDALONE = "standalone"
 REPLICA_SET = "replica_set"
 SHARDED = "sharded"
@@ -79,6 +80,14 @@ def transaction(client: MongoClient, kind: str, where: str) -> Iterator[ClientSe
     require_replica_set(kind, "Multi-document transactions", where)
     with client.start_session() as session, session.start_transaction():
         yield session
+
+
+def run_transaction(client: MongoClient, kind: str, where: str, work: Callable[[ClientSession], T]) -> T:
+    """work(session) in a transaction, retried by the driver on transient errors (write conflicts,
+    elections): `work` must only write through `session`. Refused on standalone."""
+    require_replica_set(kind, "Multi-document transactions", where)
+    with client.start_session() as session:
+        return session.with_transaction(work)
 
 
 def guard_transaction_target(db: Database, name: str) -> None:

@@ -58,7 +58,7 @@ class Days:
     def request(self, days) -> None:
         self.days.extend(days)
 
-    def close(self) -> None:
+    def close(self, timeout=None) -> None:
         pass
 
 
@@ -187,6 +187,26 @@ def test_mongo_change_stream_resumes_after_restart_and_crash(replica_set_uri, fr
     assert messages == EXPECTED  # each once: failure, incident, recovery, rollback
     assert all(m.status == "delivered" for m in notifier.outbox.messages())
     assert watcher().drain() == 0
+
+
+def test_documented_command_once_alerts_through_the_configured_channels(tmp_path, monkeypatch, capsys):
+    from devmetrics_assets.realtime.__main__ import main
+
+    monkeypatch.setenv("DEVMETRICS_HOME", str(tmp_path))
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.delenv("DEVMETRICS_ALERTING", raising=False)
+    for var in ("DEVMETRICS_WAREHOUSE", "DEVMETRICS_RULES", "DEVMETRICS_LANDING"):
+        monkeypatch.delenv(var, raising=False)
+    wh = Warehouse(tmp_path / "warehouse.duckdb")
+    rows = deliveries("cli")
+    wh.append_bronze(bronze_frame(rows[:2]))
+    assert main(["--once", "--no-materialise"]) == 0  # first start: history is not alerted
+    wh.append_bronze(bronze_frame(rows[2:3]))
+    assert main(["--once", "--no-materialise"]) == 0
+    assert main(["--once", "--no-materialise"]) == 0
+    sent = (tmp_path / "notifications.jsonl").read_text().splitlines()  # alerting's default channel
+    assert len(sent) == 1 and "realtime:deployment_failed:acme/api:2" in sent[0]
+    assert "notified 1" in capsys.readouterr().err
 
 
 def test_watcher_refuses_standalone_mongodb(secantus_standalone_uri, fresh_database, tmp_path):

@@ -90,6 +90,42 @@ def gold_frame(day: str, tag: float = 1.0) -> pd.DataFrame:
     })
 
 
+# ---- the pure parts: visibility of versioned writes, the codec ------------------------------------
+def test_newest_segment_wins_and_fully_hidden_writes_are_collectable():
+    from devmetrics_assets.storage.mongo_versions import collectable, pieces_filter, visible_pieces
+
+    d = [datetime(2025, 1, i) for i in range(1, 8)]
+    segments = [
+        {"id": "a", "start": d[0], "end": d[6], "at": d[0]},  # a week
+        {"id": "b", "start": d[2], "end": d[3], "at": d[1]},  # one day inside it
+        {"id": "c", "start": d[0], "end": d[2], "at": d[2]},  # the first two days
+        {"id": "d", "start": d[2], "end": d[3], "at": d[3]},  # the same day as b again
+    ]
+    assert visible_pieces(segments, None, None) == [
+        ("d", d[2], d[3]), ("c", d[0], d[2]), ("a", d[3], d[6])]
+    assert visible_pieces(segments, d[1], d[4]) == [("d", d[2], d[3]), ("c", d[1], d[2]), ("a", d[3], d[4])]
+    assert pieces_filter([("d", d[2], d[3])], "_v", "event_day") == {
+        "_v": "d", "event_day": {"$gte": d[2], "$lt": d[3]}}
+    assert pieces_filter([], "_v", "event_day") is None
+    assert collectable(segments, d[3], grace_seconds=0) == ["b"]  # a is only partly hidden
+    assert collectable(segments, d[3], grace_seconds=3600) == []  # d is too recent
+    assert collectable([*segments, {"id": "e", "start": None, "end": None, "at": d[4]}], d[5], 0) == \
+        ["a", "b", "c", "d"]
+
+
+def test_codec_keeps_microseconds_beside_millisecond_dates():
+    from devmetrics_assets.storage import mongo_codec as C
+
+    df = all_dtypes_frame()
+    types, hints, new = C.plan_schema(df, {}, {})
+    assert new == list(df.columns) and types["created_at"] == "TIMESTAMPTZ"
+    docs = C.encode_frame(df, types, extra={"_v": "w"})
+    assert docs[0]["created_at"] == datetime(2025, 3, 4, 10, 0, 0, 123000)
+    assert docs[0]["_us"] == {"created_at": 456} and "_us" not in docs[2]
+    assert docs[1]["pr_number"] is None and docs[0]["maybe"] is True and docs[1]["rate"] is None
+    pd.testing.assert_frame_equal(C.decode_documents(docs, list(df.columns), types, hints), df)
+
+
 # ---- identical semantics ------------------------------------------------------------------------
 def test_round_trip_of_every_dtype_is_identical_to_duckdb(pair):
     df = all_dtypes_frame()
@@ -175,6 +211,9 @@ def test_bronze_append_is_identical_to_duckdb(pair):
                   .drop(columns=["loaded_at"]))
     assert_same(stored, sort=["load_seq"])
     assert_same(both(pair, lambda w: w.read_bronze(["push"], "2025-01-08", "2024-12-31")))
+    assert_same(both(pair, lambda w: w.read_bronze([("github", "push"), "issues"], "2025-01-08")))
+    assert_same(both(pair, lambda w: w.read_bronze([("gitlab", "push")], "2025-01-08")))  # empty
+    assert_same(both(pair, lambda w: w.read_bronze([], "2025-01-08")))
     assert both(pair, lambda w: w.bronze_event_days("batch-2")) == [[date(2025, 1, 7)]] * 2
     bad = bronze_rows(["x", "y"], ["2025-01-01T00:00:00Z"] * 2).assign(signature_status="bogus")
     duck_error, mongo_error = both(pair, lambda w: w.append_bronze(bad))
