@@ -9,6 +9,7 @@ Each scenario runs in its own child process (so peak memory is its own) on the s
   data work only        the same compute functions called without Dagster (parse, Silver, Gold, writes)
   one run per day       K sampled days, each its own run, extrapolated to every partition (stated as such)
   DuckDB SQL floor      a hand-written DuckDB pipeline computing the same Gold counts from the same files
+Then: webhook receiver throughput on loopback, and alert latency (delivery stored -> notification).
 """
 
 from __future__ import annotations
@@ -172,6 +173,19 @@ def scenario_floor(generated: Path) -> dict:
             "failed_deploy_attempts": int(counts["failed_deploy_attempts"].sum())}
 
 
+def scenario_receiver() -> dict:
+    from devmetrics_assets.receiver.bench import measure_throughput
+
+    return measure_throughput(20000, 64)
+
+
+def scenario_alert_latency() -> dict:
+    from devmetrics_assets.realtime.bench import measure_alert_latency
+
+    return {"mongodb": measure_alert_latency(200, backend="mongodb"),
+            "duckdb": measure_alert_latency(200, backend="duckdb")}
+
+
 def child(args: argparse.Namespace) -> None:
     from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
 
@@ -186,6 +200,10 @@ def child(args: argparse.Namespace) -> None:
         out = scenario_data_only(generated, work / "data")
     elif args.scenario == "per_day":
         out = scenario_per_day(generated, work / "per_day", work / "backfill", args.sample_days)
+    elif args.scenario == "receiver":
+        out = scenario_receiver()
+    elif args.scenario == "alert_latency":
+        out = scenario_alert_latency()
     else:
         out = scenario_floor(generated)
     out["peak_mb"] = peak_mb()
@@ -217,6 +235,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sample-days", type=int, default=6)
     parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--skip-services", action="store_true",
+                        help="skip the receiver throughput and alert latency measurements")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--generated", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,6 +281,15 @@ def main() -> None:
     agree = all(totals[k] == results["floor"][k] for k in totals)
     print(f"floor counts equal Gold counts: {agree} (gold {totals}, floor "
           f"{ {k: results['floor'][k] for k in totals} })")
+    if args.skip_services:
+        return
+    receiver = run_child("receiver", args, org.root, work)
+    print(f"\nwebhook receiver on loopback (signed GitHub deliveries, 64 connections): "
+          f"{json.dumps({k: v for k, v in receiver.items() if k != 'peak_mb'})}")
+    latency = run_child("alert_latency", args, org.root, work)
+    for backend in ("mongodb", "duckdb"):
+        print(f"alert latency, delivery stored -> notification received ({backend}): "
+              f"{json.dumps(latency[backend])}")
 
 
 if __name__ == "__main__":

@@ -119,10 +119,6 @@ def test_incident_close_clears_and_reopen_alerts_again(tmp_path):
         ("incident_opened", False)]
 
 
-def story_frame(tag: str):
-    return bronze_frame(deliveries(tag))
-
-
 def test_duckdb_tail_resumes_after_restart_without_losing_or_repeating(tmp_path):
     wh = Warehouse(tmp_path / "wh.duckdb")
     rows = deliveries("x")
@@ -147,6 +143,7 @@ def test_duckdb_tail_resumes_after_restart_without_losing_or_repeating(tmp_path)
     assert days.days == [date(2025, 1, 11), date(2025, 1, 12), date(2025, 1, 13)]  # event days
 
 
+@pytest.mark.mongo
 def test_mongo_change_stream_resumes_after_restart_and_crash(replica_set_uri, fresh_database, tmp_path):
     wh = MongoWarehouse(replica_set_uri, fresh_database(replica_set_uri))
     home = tmp_path / "home"
@@ -209,6 +206,7 @@ def test_documented_command_once_alerts_through_the_configured_channels(tmp_path
     assert "notified 1" in capsys.readouterr().err
 
 
+@pytest.mark.mongo
 def test_watcher_refuses_standalone_mongodb(secantus_standalone_uri, fresh_database, tmp_path):
     wh = MongoWarehouse(secantus_standalone_uri, fresh_database(secantus_standalone_uri))
     w = Watcher(wh, Recorder(), RULES, WatcherState(tmp_path / "s.sqlite3"))
@@ -236,6 +234,7 @@ def test_materialiser_coalesces_days_and_retries_a_failed_run():
     assert runs == [[date(2025, 1, 2), date(2025, 1, 3)]]
 
 
+@pytest.mark.mongo
 @pytest.mark.benchmark
 def test_alert_latency_is_measured_end_to_end(tmp_path):
     result = measure_alert_latency(10, backend="mongodb")

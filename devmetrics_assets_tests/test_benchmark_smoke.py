@@ -1,0 +1,24 @@
+"""The benchmark script runs end to end at a tiny size and its pipelines agree with the SQL floor."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
+
+
+def test_benchmark_runs_and_gold_counts_equal_the_duckdb_floor(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--repos", "3", "--days", "20", "--sample-days", "1",
+         "--work", str(tmp_path), "--skip-services"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "floor counts equal Gold counts: True" in done.stdout, done.stdout
+    assert "single-run backfill (SQLite instance)" in done.stdout
