@@ -46,8 +46,9 @@ def materialise(days: Sequence[date], *, include_bronze: bool) -> list[str]:
 
 def print_summary(settings: Settings, grain: str = "month") -> None:
     from devmetrics_assets.storage.loaders import load_gold
+    from devmetrics_assets.storage.selection import open_storage
 
-    gold = load_gold(grain, scope_type="org", warehouse=settings.warehouse_path)
+    gold = load_gold(grain, scope_type="org", warehouse=open_storage(settings))
     gold = gold[gold["deployments"] > 0]
     columns = {
         "period_start": "period", "deployments": "deploys", "deployment_frequency_per_day": "per day",
@@ -66,6 +67,7 @@ def print_summary(settings: Settings, grain: str = "month") -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
+    from devmetrics_assets.storage.selection import describe_storage
 
     settings = Settings.from_env()
     prepare_environment(settings)
@@ -89,7 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nDORA metrics for the sample organisation (org scope, per month):")
     print_summary(settings)
     print(
-        f"\nWarehouse: {settings.warehouse_path}\nTo browse runs and assets: devmetrics ui "
+        f"\nWarehouse: {describe_storage(settings)}\nTo browse runs and assets: devmetrics ui "
         f"(= DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml), then open "
         "http://127.0.0.1:3000\nIn a notebook: from devmetrics_assets import load_gold; load_gold('week')"
     )
@@ -99,7 +101,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     """Land a recorded JSONL file and materialise exactly what it changes."""
     from devmetrics_assets.sources.github_jsonl import iter_lines
-    from devmetrics_assets.storage.warehouse import Warehouse
+    from devmetrics_assets.storage.selection import open_storage
 
     settings = Settings.from_env()
     prepare_environment(settings)
@@ -125,7 +127,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         run = run_range(build_definitions(), instance, DAILY_JOB, min(received), max(received),
                         [f"bronze_{args.source}"])
-    days = Warehouse(settings.warehouse_path).bronze_event_days(run.run_id)
+    days = open_storage(settings).bronze_event_days(run.run_id)
     print(f"loaded {target.name}: {len(days)} event day(s) changed: {[d.isoformat() for d in days]}")
     if days:
         materialise(days, include_bronze=False)
@@ -151,11 +153,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from devmetrics_assets.definitions import build_definitions
     from devmetrics_assets.runner import DAILY_JOB, contiguous_ranges, run_range
     from devmetrics_assets.storage.replay import replay_quarantine
-    from devmetrics_assets.storage.warehouse import Warehouse
+    from devmetrics_assets.storage.selection import open_storage
 
     settings = Settings.from_env()
     prepare_environment(settings)
-    warehouse = Warehouse(settings.warehouse_path)
+    warehouse = open_storage(settings)
     targets = replay_quarantine(warehouse, layer=args.layer, asset=args.asset, reason_like=args.reason)
     if not targets:
         print("nothing quarantined matches; nothing to replay")

@@ -24,7 +24,7 @@ from devmetrics_assets.layers.silver_incidents import build_silver_incidents_ass
 from devmetrics_assets.resources import RulesResource, WebhookSecretResource
 from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
 from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
-from devmetrics_assets.storage.io_manager import DuckDBPartitionIOManager, WarehouseResource
+from devmetrics_assets.storage.selection import storage_resources
 
 
 def secret_resource(spec: SourceSpec) -> WebhookSecretResource:
@@ -52,10 +52,9 @@ def build_definitions(
     quarantine = build_quarantine_asset([*bronze_keys, *(a.key for a in silver)])
     home = settings.home
     sensors = notification_sensors(lambda: build_notifier(config_path(home), home))
-    warehouse_path = str(settings.warehouse_path)
     resources: dict[str, object] = {
-        "io_manager": DuckDBPartitionIOManager(path=warehouse_path),
-        "warehouse": WarehouseResource(path=warehouse_path),
+        # DuckDB file by default; MongoDB when MONGODB_URI is set (read through dg.EnvVar).
+        **storage_resources(settings),
         "rules": RulesResource(
             path=str(settings.rules_path),
             sources_path=str(sources_path(settings)) if declared else None,

@@ -63,6 +63,8 @@ def materialised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Materiali
     days = land_sample(org, settings)
     previous = os.environ.get("GITHUB_WEBHOOK_SECRET")
     os.environ["GITHUB_WEBHOOK_SECRET"] = SAMPLE_WEBHOOK_SECRET
+    # These suites are about the embedded DuckDB default; the MongoDB suites read MONGODB_URI themselves.
+    mongodb_uri = os.environ.pop("MONGODB_URI", None)
     try:
         defs = build_definitions(settings)
         with dg.instance_for_test() as instance:
@@ -70,6 +72,8 @@ def materialised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Materiali
             assert all(r.success for r in results)
             yield Materialised(org, settings, defs, instance, Warehouse(settings.warehouse_path), days)
     finally:
+        if mongodb_uri is not None:
+            os.environ["MONGODB_URI"] = mongodb_uri
         if previous is None:
             os.environ.pop("GITHUB_WEBHOOK_SECRET", None)
         else:

@@ -51,13 +51,16 @@ def summarise_quarantine(warehouse: Warehouse, sample_rows: int = SAMPLE_ROWS) -
     try:
         if not warehouse.table_exists(QUARANTINE_TABLE):
             raise NothingMaterializedError(QUARANTINE_TABLE)
-        groups = warehouse.query(
-            f"SELECT layer, asset, reason, count(*) AS rows, count(DISTINCT partition_day) AS days, "
-            f"min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at FROM {QUARANTINE_TABLE} "
-            "GROUP BY ALL ORDER BY rows DESC, layer, asset, reason")
-        sample = warehouse.query(
-            "SELECT layer, asset, record_ref, partition_day, reason, record, last_seen_at "
-            f"FROM {QUARANTINE_TABLE} ORDER BY last_seen_at DESC, quarantine_id LIMIT ?", [int(sample_rows)])
+        if hasattr(warehouse, "query"):
+            groups = warehouse.query(
+                f"SELECT layer, asset, reason, count(*) AS rows, count(DISTINCT partition_day) AS days, "
+                f"min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at "
+                f"FROM {QUARANTINE_TABLE} GROUP BY ALL ORDER BY rows DESC, layer, asset, reason")
+            sample = warehouse.query(
+                "SELECT layer, asset, record_ref, partition_day, reason, record, last_seen_at FROM "
+                f"{QUARANTINE_TABLE} ORDER BY last_seen_at DESC, quarantine_id LIMIT ?", [int(sample_rows)])
+        else:  # a backend without SQL (MongoDB): the same aggregates in pandas
+            groups, sample = _summarise_frame(warehouse.read_table(QUARANTINE_TABLE), sample_rows)
     except NothingMaterializedError:
         return QuarantineSummary(0, {}, empty, pd.DataFrame(), None, None)
     by_layer = {str(k): int(v) for k, v in groups.groupby("layer")["rows"].sum().items()}
@@ -67,6 +70,20 @@ def summarise_quarantine(warehouse: Warehouse, sample_rows: int = SAMPLE_ROWS) -
         first_seen_at=groups["first_seen_at"].min() if len(groups) else None,
         last_seen_at=groups["last_seen_at"].max() if len(groups) else None,
     )
+
+
+def _summarise_frame(rows: pd.DataFrame, sample_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    groups = (
+        rows.groupby(["layer", "asset", "reason"], dropna=False)
+        .agg(rows=("quarantine_id", "size"), days=("partition_day", "nunique"),
+             first_seen_at=("first_seen_at", "min"), last_seen_at=("last_seen_at", "max"))
+        .reset_index()
+        .sort_values(["rows", "layer", "asset", "reason"], ascending=[False, True, True, True])
+        .reset_index(drop=True)
+    )
+    sample = rows.sort_values(["last_seen_at", "quarantine_id"], ascending=[False, True]).head(sample_rows)
+    columns = ["layer", "asset", "record_ref", "partition_day", "reason", "record", "last_seen_at"]
+    return groups, sample[columns].reset_index(drop=True)
 
 
 def _cell(value: object, limit: int = TEXT_CELL) -> str:

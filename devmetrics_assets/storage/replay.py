@@ -100,9 +100,21 @@ def replay_quarantine(
 ) -> list[ReplayTarget]:
     """The partitions to re-materialise for the quarantine rows matching the filters (Bronze first,
     then Silver, then Gold: the order to run them). Nothing quarantined (or no table yet) gives []."""
-    where, params = quarantine_filter(layer, asset, reason_like)
     if not warehouse.table_exists(QUARANTINE_TABLE):
         return []
+    if not hasattr(warehouse, "query"):  # a backend without SQL (MongoDB): filter in pandas
+        rows = warehouse.read_table(QUARANTINE_TABLE, columns=["layer", "asset", "record_ref",
+                                                                "partition_day", "reason"])
+        keep = pd.Series(True, index=rows.index)
+        if layer:
+            keep &= rows["layer"] == layer
+        if asset:
+            keep &= rows["asset"] == asset
+        if reason_like:
+            pattern = reason_like.replace("%", "")
+            keep &= rows["reason"].str.lower().str.contains(pattern.lower(), regex=False)
+        return plan_replay(rows.loc[keep, ["layer", "asset", "record_ref", "partition_day"]])
+    where, params = quarantine_filter(layer, asset, reason_like)
     rows = warehouse.query(
         f"SELECT layer, asset, record_ref, partition_day FROM {QUARANTINE_TABLE} WHERE {where}", params)
     return plan_replay(rows)

@@ -426,29 +426,9 @@ def test_storage_is_chosen_by_mongodb_uri(tmp_path, secantus_rs_uri):
 
 
 # ---- the whole graph --------------------------------------------------------------------------------
-QUARANTINE_SKIP = "__quarantine_summary_skipped__"
-
-
-def _without_quarantine_summary(defs):
-    """layers/quarantine.py's summary calls the DuckDB-only Warehouse.query (see the xfail below)."""
-    import dagster as dg
-
-    @dg.op
-    def skipped() -> None:
-        return None
-
-    @dg.job(name=QUARANTINE_SKIP)
-    def skipped_job() -> None:
-        skipped()
-
-    resolve = defs.resolve_job_def
-    return lambda name: skipped_job if name == QUARANTINE_SKIP else resolve(name)
-
-
 def materialise_sample(root, org, env: dict[str, str]):
     import dagster as dg
 
-    from devmetrics_assets import runner
     from devmetrics_assets.definitions import build_definitions
     from devmetrics_assets.runner import materialise_days
     from devmetrics_assets_tests.conftest import land_sample, settings_in
@@ -461,9 +441,6 @@ def materialise_sample(root, org, env: dict[str, str]):
     with pytest.MonkeyPatch.context() as mp, dg.DagsterInstance.ephemeral() as instance:
         for key, value in env.items():
             mp.setenv(key, value)  # the Mongo resources read MONGODB_URI through dg.EnvVar
-        if env:
-            mp.setattr(runner, "QUARANTINE_JOB", QUARANTINE_SKIP)
-            mp.setattr(defs, "resolve_job_def", _without_quarantine_summary(defs))
         assert all(r.success for r in materialise_days(defs, instance, days))
     return defs
 
@@ -516,12 +493,14 @@ def test_whole_graph_on_mongodb_gives_gold_identical_to_duckdb(graph_pair, monke
 def test_quarantine_summary_asset_on_mongodb(graph_pair, monkeypatch):
     import dagster as dg
 
-    _, _, defs, env = graph_pair
+    from devmetrics_assets.layers.quarantine import summarise_quarantine
+
+    duck, mongo, defs, env = graph_pair
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = defs.resolve_job_def("quarantine_job").execute_in_process(instance=instance,
-                                                                           raise_on_error=False)
-    if not result.success:
-        pytest.xfail("layers/quarantine.py (not in this issue) calls the DuckDB-only Warehouse.query; "
-                     "it needs a Storage-interface path like checks/*._speaks_sql")
+        result = defs.resolve_job_def("quarantine_job").execute_in_process(instance=instance)
+    assert result.success
+    on_duck, on_mongo = summarise_quarantine(duck), summarise_quarantine(mongo)
+    assert on_duck.total > 0 and on_mongo.total == on_duck.total
+    assert on_mongo.by_layer == on_duck.by_layer
