@@ -38,9 +38,11 @@ def materialise(days: Sequence[date], *, include_bronze: bool) -> list[str]:
 
     from devmetrics_assets.definitions import build_definitions
     from devmetrics_assets.runner import materialise_days
+    from devmetrics_assets.storage.selection import open_storage
 
     with dg.DagsterInstance.get() as instance:
-        results = materialise_days(build_definitions(), instance, days, include_bronze=include_bronze)
+        results = materialise_days(build_definitions(), instance, days, include_bronze=include_bronze,
+                                   storage=open_storage(Settings.from_env()))
     return [r.run_id for r in results]
 
 

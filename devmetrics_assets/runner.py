@@ -12,6 +12,9 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.transforms.gold_facts import reach_back_days
+
 DAILY_JOB = "dora_daily_job"
 WEEKLY_JOB = "dora_weekly_job"
 MONTHLY_JOB = "dora_monthly_job"
@@ -63,12 +66,22 @@ def materialise_days(
     days: Sequence[date],
     *,
     include_bronze: bool = True,
+    storage: Storage | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
-    """Materialise exactly these day partitions (bronze optional) and the weeks and months holding them."""
+    """Materialise exactly these day partitions (bronze optional) and the weeks and months holding them.
+
+    With `storage`, also the earlier deployment days whose Gold these days change (a late incident or
+    rollback marks an earlier deployment as a change failure): their daily Gold, weeks and months.
+    """
     results = []
     daily_assets = None if include_bronze else SILVER_AND_GOLD_DAILY
     for first, last in contiguous_ranges(days):
         results.append(run_range(defs, instance, DAILY_JOB, first, last, daily_assets))
+    if storage is not None and not include_bronze:
+        earlier = sorted(reach_back(storage, days))
+        for first, last in contiguous_ranges(earlier):
+            results.append(run_range(defs, instance, DAILY_JOB, first, last, ["gold_dora_daily"]))
+        days = [*days, *earlier]
     for first, last in contiguous_ranges([week_start(d) for d in days], timedelta(days=7)):
         results.append(run_range(defs, instance, WEEKLY_JOB, first, last))
     for first, last in contiguous_ranges_of_months(days):
@@ -77,6 +90,14 @@ def materialise_days(
     quarantine_job = defs.resolve_job_def(QUARANTINE_JOB)
     results.append(quarantine_job.execute_in_process(instance=instance, run_config=QUIET))
     return results
+
+
+def reach_back(storage: Storage, days: Sequence[date]) -> set[date]:
+    """Deployment days outside `days` whose Gold depends on what changed in `days` (gold_facts)."""
+    if not (storage.table_exists("silver_deployments") and storage.table_exists("silver_incidents")):
+        return set()
+    return reach_back_days(storage.read_table("silver_deployments"), storage.read_table("silver_incidents"),
+                           set(days))
 
 
 def contiguous_ranges_of_months(days: Sequence[date]) -> list[tuple[date, date]]:

@@ -162,3 +162,40 @@ def test_redeliveries_are_stored_once(materialised) -> None:
         f"SELECT delivery_id, count(*) AS n FROM bronze_deliveries WHERE delivery_id IN ({marks}) "
         "GROUP BY 1", ids)
     assert set(counts["delivery_id"]) == set(ids) and (counts["n"] == 1).all()
+
+
+def test_late_incident_refreshes_the_earlier_deployment_day_it_marks_as_failed(copy) -> None:
+    settings, defs, instance, warehouse, materialised = copy
+    deployments = warehouse.read_table("silver_deployments")
+    gold = warehouse.read_table("gold_dora_daily")
+    clean_days = gold[(gold["scope_type"] == "repo") & (gold["change_failures"] == 0)]
+    clean = set(zip(clean_days["scope"], clean_days["period_start"], strict=True))
+    rollbacks = set(deployments.loc[deployments["is_rollback"], "deployment_id"])
+    shipped = deployments[deployments["is_production"] & (deployments["final_status"] == "success")
+                          & (deployments["commit_shas"] != "")
+                          & ~deployments["previous_deployment_id"].isin(rollbacks)]
+    shipped = shipped[[(r, d) in clean for r, d in zip(shipped["repo"], shipped["event_day"], strict=True)]]
+    target = shipped.sort_values("deployment_id").iloc[len(shipped) // 3]
+    deployment_day = target["event_day"].date()
+    opened_day = deployment_day + timedelta(days=3)
+    opened = f"{opened_day.isoformat()}T09:00:00Z"
+    repo = {"id": 1, "name": target["repo"].split("/")[1], "full_name": target["repo"],
+            "default_branch": "main", "owner": {"login": target["repo"].split("/")[0]}}
+    issue = {"number": 99001, "title": "Checkout broken", "state": "open", "labels": [{"name": "incident"}],
+             "created_at": opened, "updated_at": opened, "closed_at": None,
+             "body": f"root cause: {target['commit_shas'].split(',')[-1]}"}
+    line = _signed_envelope({"action": "opened", "issue": issue, "repository": repo,
+                             "sender": {"login": "oncall", "id": 2}}, "issues", "late-incident",
+                            f"{opened_day.isoformat()}T09:00:05Z")
+    (settings.landing_dir / "github" / "late-incident.jsonl").write_text(line + "\n")
+    load = run_range(defs, instance, DAILY_JOB, opened_day, opened_day, ["bronze_github"])
+    assert warehouse.bronze_event_days(load.run_id) == [opened_day]
+
+    results = materialise_days(defs, instance, [opened_day], include_bronze=False, storage=warehouse)
+    assert all(r.success for r in results)
+    gold = warehouse.read_table("gold_dora_daily")
+    row = (gold["scope"] == target["repo"]) & (gold["period_start"] == pd.Timestamp(deployment_day))
+    assert int(gold.loc[row, "change_failures"].iloc[0]) == 1
+    refreshed = {(e.asset_key.path[-1], e.partition)
+                 for r in results for e in r.get_asset_materialization_events()}
+    assert ("gold_dora_daily", deployment_day.isoformat()) in refreshed

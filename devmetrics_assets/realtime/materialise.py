@@ -83,8 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     settings = Settings.from_env()
     prepare_environment(settings)
+    from devmetrics_assets.storage.selection import open_storage
+
     with dg.DagsterInstance.get() as instance:
-        results = materialise_days(build_definitions(settings), instance, days, include_bronze=False)
+        results = materialise_days(build_definitions(settings), instance, days, include_bronze=False,
+                                   storage=open_storage(settings))
     print("\n".join(r.run_id for r in results))
     return 0 if all(r.success for r in results) else 1
 

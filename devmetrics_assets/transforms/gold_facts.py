@@ -219,3 +219,25 @@ __all__ = [
     "root_cause_matches",
     "successful_production",
 ]
+
+
+def reach_back_days(deployments: pd.DataFrame, incidents: pd.DataFrame, changed_days: set) -> set:
+    """Earlier deployment days whose Gold changes when these Silver days change.
+
+    A change failure is attributed to the failed deployment's day, but it is learnt later: from an
+    incident (opened on a changed day) whose root cause that deployment shipped, or from a rollback
+    (on a changed day) that replaced it. Returns those deployments' days (as dates), outside `changed_days`.
+    """
+    days = {pd.Timestamp(d).normalize() for d in changed_days}
+    if deployments.empty:
+        return set()
+    dep_day = _day(deployments["event_day"]).dt.normalize()
+    day_of = dict(zip(deployments["deployment_id"].astype(str), dep_day, strict=True))
+    found: set[pd.Timestamp] = set()
+    if not incidents.empty:
+        changed_incidents = incidents[_day(incidents["event_day"]).dt.normalize().isin(days)]
+        matches = root_cause_matches(successful_production(deployments), changed_incidents)
+        found |= {day_of[d] for d in matches["deployment_id"] if d in day_of}
+    rollbacks = deployments[dep_day.isin(days) & deployments["is_rollback"].fillna(False).astype(bool)]
+    found |= {day_of[d] for d in rollbacks["previous_deployment_id"].dropna().astype(str) if d in day_of}
+    return {d.date() for d in found - days}
