@@ -8,6 +8,7 @@ rewritten. Unusable lines go to quarantine with their reason.
 
 
 import dagster as dg
+import pandas as pd
 
 from devmetrics_assets.automation import automation_condition, bronze_freshness_policy
 from devmetrics_assets.checks.bronze_checks import bronze_check_results, bronze_check_specs
@@ -15,6 +16,14 @@ from devmetrics_assets.partitions import daily_partitions, window_of
 from devmetrics_assets.sources.readers import read_source
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.transforms.quarantine import quarantine_rows
+
+CHUNK_DAYS = 31
+
+
+def sub_windows(start: pd.Timestamp, end: pd.Timestamp, days: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """[start, end) cut into consecutive windows of at most `days` days."""
+    edges = [*pd.date_range(start, end, freq=f"{days}D", inclusive="left"), end]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def secret_resource_key(spec: SourceSpec) -> str:
@@ -49,9 +58,18 @@ def build_bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             context.log.warning(
                 f"{spec.secret_env} is not set: deliveries are loaded without signature verification"
             )
-        rows, rejects = read_source(spec, start=start, end=end, secret=secret,
-                                    load_batch_id=context.run.run_id)
-        inserted = warehouse.append_bronze(rows)
+        # A long backfill is read and appended a month at a time, so memory stays bounded by a month
+        # of payloads whatever the window (same rows as one pass: Bronze dedupes by delivery id).
+        read_ids, reject_parts, inserted = [], [], 0
+        for part_start, part_end in sub_windows(start, end, CHUNK_DAYS):
+            part, part_rejects = read_source(spec, start=part_start, end=part_end, secret=secret,
+                                             load_batch_id=context.run.run_id)
+            inserted += warehouse.append_bronze(part)
+            read_ids.append(part[["delivery_id"]])
+            reject_parts.append(part_rejects)
+            del part
+        rows = pd.concat(read_ids, ignore_index=True)
+        rejects = pd.concat(reject_parts, ignore_index=True).drop_duplicates(["record_ref", "reason"])
         # Replace this window's Bronze quarantine rows, so a line fixed in the landing file leaves it.
         warehouse.upsert_quarantine(quarantine_rows("bronze", spec.asset_name, rejects),
                                     replace_asset=spec.asset_name, start=start, end=end)
