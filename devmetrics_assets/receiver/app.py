@@ -29,6 +29,7 @@ from starlette.routing import Route
 from devmetrics_assets.config import Settings
 from devmetrics_assets.receiver.providers import Rejected, authenticate, identify, kept_headers
 from devmetrics_assets.receiver.store import REJECTS_DIR, LandingStore, Pending, StoreError
+from devmetrics_assets.sources.landing_files import encode_line, envelope
 from devmetrics_assets.sources.registry import SourceSpec
 
 log = logging.getLogger("devmetrics.receiver")
@@ -112,21 +113,6 @@ def parse_json(raw: bytes, content_type: str) -> object:
         raise Rejected(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
-def envelope_line(received_at: datetime, provider: str, delivery_id: str, event_type: str,
-                  signature_status: str, headers: dict[str, str], raw: bytes) -> bytes:
-    envelope = {
-        "received_at": received_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "delivery_id": delivery_id,
-        "provider": provider,
-        "event_type": event_type,
-        "signature_status": signature_status,
-        "headers": headers,
-        # The exact bytes received (and signed), so Bronze keeps the payload whole.
-        "body_raw": raw.decode("utf-8"),
-    }
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
 def create_app(
     sources: list[SourceSpec],
     *,
@@ -172,8 +158,11 @@ def create_app(
             identity = identify(provider, request.headers, body, raw)
         except Rejected as exc:
             return refuse(request, provider, source, received_at, exc, raw)
-        line = envelope_line(received_at, provider, identity.delivery_id, identity.event_type, status,
-                             kept_headers(request.headers), raw)
+        line = encode_line(envelope(
+            received_at=received_at, delivery_id=identity.delivery_id, provider=provider,
+            event_type=identity.event_type, signature_status=status, headers=kept_headers(request.headers),
+            # The exact bytes received (and signed), so Bronze keeps the payload whole.
+            body_raw=raw.decode("utf-8")))
         try:
             result = await store.put(source, Pending(identity.delivery_id, received_at, line))
         except StoreError:

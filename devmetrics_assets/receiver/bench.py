@@ -29,6 +29,8 @@ from typing import Any
 
 import uvicorn
 
+from devmetrics_assets.sources.landing_files import day_files, iter_lines
+
 BENCH_SECRET = "bench-webhook-secret"
 BENCH_SOURCE = "bench"
 
@@ -162,11 +164,9 @@ async def _send_all(
 
 
 def landed_ids(folder: Path) -> list[str]:
-    ids = []
-    for path in sorted(folder.glob("*.jsonl")):
-        with path.open("rb") as handle:
-            ids += [json.loads(line)["delivery_id"] for line in handle if line.strip()]
-    return ids
+    """Every delivery id in the day files, torn last lines included (they fail loudly: a lost delivery)."""
+    return [json.loads(line.text)["delivery_id"]
+            for line in iter_lines(day_files(folder), partial_last=True)]
 
 
 def measure_throughput(n: int = 5000, concurrency: int = 64, workdir: str | os.PathLike[str] | None = None

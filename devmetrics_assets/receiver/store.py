@@ -12,6 +12,9 @@ twice, which Bronze's (source, delivery_id) key absorbs). A failed write truncat
 its previous length, so a torn line can never glue itself to the next delivery, and every request of
 the batch gets an error (5xx), never an acknowledgement.
 
+The file layout, the envelope and the durable append itself are sources/landing_files.py's (shared
+with the API pullers); this module adds the group commit and the delivery-id index.
+
 Refused requests go to `landing/_rejects/<YYYY-MM-DD>.jsonl` (without secrets: the caller passes
 allow-listed headers only); they are never loaded.
 """
@@ -29,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from devmetrics_assets.sources.landing_files import DayFileWriter, day_file, day_file_name
 
 log = logging.getLogger("devmetrics.receiver")
 
@@ -67,15 +72,17 @@ class _Waiting:
 
 
 class SourceLog:
-    """The files of one source: day files appended with fsync, and the delivery-id index.
+    """The files of one source: day files appended with fsync (landing_files.DayFileWriter), and the
+    delivery-id index.
 
     Used from one thread at a time (the source's writer thread), so it needs no lock.
     """
 
     def __init__(self, folder: Path, fsync: Callable[[int], None] = os.fsync) -> None:
         self.folder = folder
-        self.fsync = fsync
-        self._fds: dict[str, int] = {}
+        # A crash mid-write can leave a torn last line: end it first, so the next (acknowledged)
+        # delivery is not glued onto it; the torn line is quarantined by Bronze with its reason.
+        self.files = DayFileWriter(folder, fsync, close_torn_line=True)
         self._index: sqlite3.Connection | None = None
 
     def index(self) -> sqlite3.Connection:
@@ -105,70 +112,27 @@ class SourceLog:
         """Store a batch; returns "stored" / "duplicate" per item. Raises on any failure to persist."""
         known = self.known({i.delivery_id for i in items})
         outcome: list[str] = []
-        by_day: dict[str, list[bytes]] = {}
+        by_file: dict[str, list[bytes]] = {}
         fresh: list[tuple[str, str, str]] = []
         for item in items:
             if item.delivery_id in known:
                 outcome.append("duplicate")
                 continue
             known.add(item.delivery_id)
-            day = item.received_at.strftime("%Y-%m-%d")
-            by_day.setdefault(day, []).append(item.line)
-            fresh.append((item.delivery_id, item.received_at.isoformat(), f"{day}.jsonl"))
+            name = day_file_name(item.received_at)
+            by_file.setdefault(name, []).append(item.line)
+            fresh.append((item.delivery_id, item.received_at.isoformat(), name))
             outcome.append("stored")
-        for day, lines in by_day.items():
-            self._append(day, b"".join(lines))
+        for name, lines in by_file.items():
+            self.files.append(name, b"".join(lines))
         if fresh:
             conn = self.index()
             conn.executemany("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", fresh)
             conn.commit()
         return outcome
 
-    def _fd(self, day: str) -> int:
-        fd = self._fds.get(day)
-        if fd is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / f"{day}.jsonl"
-            created = not path.exists()
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            if created:
-                # The new file's directory entry must be durable too, or a crash could lose the file.
-                dir_fd = os.open(self.folder, os.O_RDONLY)
-                try:
-                    self.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-            for old in sorted(self._fds)[:-1]:  # keep today's and yesterday's files open
-                os.close(self._fds.pop(old))
-            self._fds[day] = fd
-        return fd
-
-    def _append(self, day: str, data: bytes) -> None:
-        fd = self._fd(day)
-        size = os.fstat(fd).st_size
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            self.fsync(fd)
-        except BaseException:
-            # Cut a partial write off so the next append starts on a clean line.
-            try:
-                os.ftruncate(fd, size)
-            except OSError:
-                log.exception("could not truncate %s after a failed write", self.folder / f"{day}.jsonl")
-            self._close(day)
-            raise
-
-    def _close(self, day: str) -> None:
-        fd = self._fds.pop(day, None)
-        if fd is not None:
-            os.close(fd)
-
     def close(self) -> None:
-        for day in list(self._fds):
-            self._close(day)
+        self.files.close()
         if self._index is not None:
             self._index.close()
             self._index = None
@@ -265,7 +229,7 @@ class LandingStore:
         line = json.dumps({"logged_at": now.isoformat(), **record}, ensure_ascii=False, default=str) + "\n"
         try:
             self.rejects_dir.mkdir(parents=True, exist_ok=True)
-            path = self.rejects_dir / f"{now:%Y-%m-%d}.jsonl"
+            path = day_file(self.rejects_dir, now)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
                 os.write(fd, line.encode("utf-8", errors="replace"))

@@ -5,23 +5,22 @@ One file per received day, `landing/<source>/<YYYY-MM-DD>.jsonl`, one envelope p
 The receiver verified the signature before writing, so `signature_status` is taken from the envelope
 and the secret is not needed here. Nothing touches storage or Dagster: the result is (Bronze rows,
 rejects) exactly like `github_jsonl.parse_deliveries`, and a line that cannot be used becomes a reject
-with its reason and `file:line` reference, never a silent drop.
+with its reason and `file:line` reference, never a silent drop. The layout (which day files, which
+lines) is landing_files.py's, shared with the writers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from devmetrics_assets.sources.github_jsonl import BRONZE_COLUMNS
+from devmetrics_assets.sources.landing_files import LandingLine, day_files, iter_lines, window_days
 from devmetrics_assets.transforms.anchors import anchor_value
 from devmetrics_assets.transforms.github_payloads import to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
@@ -29,47 +28,7 @@ from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
 if TYPE_CHECKING:
     from devmetrics_assets.sources.registry import SourceSpec
 
-DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl$")
 SIGNATURE_STATUSES = ("verified", "unchecked")
-
-
-@dataclass(frozen=True)
-class LandingLine:
-    path: Path
-    number: int
-    text: str
-
-    @property
-    def ref(self) -> str:
-        return f"file:{self.path.name}:{self.number}"
-
-
-def day_files(folder: Path, start: date | None = None, end: date | None = None) -> list[Path]:
-    """The `YYYY-MM-DD.jsonl` files of `folder` whose day is in [start, end). Other files (the
-    receiver's index, rejects folder) are never read as deliveries."""
-    if not folder.exists():
-        return []
-    picked = []
-    for path in sorted(folder.iterdir()):
-        match = DAY_FILE.match(path.name)
-        if not match or not path.is_file():
-            continue
-        day = date.fromisoformat(match.group(1))
-        if (start is None or day >= start) and (end is None or day < end):
-            picked.append(path)
-    return picked
-
-
-def iter_complete_lines(paths: Iterable[Path]) -> Iterator[LandingLine]:
-    """Non-blank, COMPLETE lines. The receiver appends whole lines ending in a newline; a last line
-    without one is still being written, so it is left for the next run instead of being rejected."""
-    for path in paths:
-        data = path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        for number, raw in enumerate(data[:end].split(b"\n")[:-1], start=1):
-            text = raw.decode("utf-8", errors="surrogateescape")
-            if text.strip():
-                yield LandingLine(path, number, text)
 
 
 def parse_landing(
@@ -123,7 +82,7 @@ def parse_landing(
     bronze["received_at"] = received.iloc[positions].reset_index(drop=True)
     bronze["load_batch_id"] = load_batch_id
     bronze["loaded_at"] = loaded_at
-    return _frame(bronze), _rejects_frame(rejects)
+    return bronze_frame(bronze), rejects_frame(rejects)
 
 
 def _utc(value: datetime) -> pd.Timestamp:
@@ -162,7 +121,7 @@ def _row(envelope: dict, source: str, provider: str) -> tuple[dict, str | None]:
         "provider": provider,
         "delivery_id": str(delivery_id),
         "event_type": event_type,
-        # Parsed for all rows at once in _frame.
+        # Parsed for all rows at once in bronze_frame.
         "event_at": anchor_value(provider, event_type, body),
         "headers": json.dumps(headers, sort_keys=True),
         "body": raw,
@@ -171,7 +130,9 @@ def _row(envelope: dict, source: str, provider: str) -> tuple[dict, str | None]:
     }, None
 
 
-def _frame(bronze: pd.DataFrame) -> pd.DataFrame:
+def bronze_frame(bronze: pd.DataFrame) -> pd.DataFrame:
+    """Bronze rows with `received_at` and raw `event_at` anchors set, typed as the contract's columns:
+    times UTC (us), `received_day` from `received_at`, `event_day` from the anchor (shared by the pullers)."""
     bronze["event_at"] = to_utc(bronze["event_at"])[0].to_numpy()
     for column in ("received_at", "event_at", "loaded_at"):
         bronze[column] = pd.to_datetime(bronze[column], utc=True).astype("datetime64[us, UTC]")
@@ -187,7 +148,8 @@ def _reject(source: str, line: LandingLine, reason: str, day: Any = None) -> dic
             "record": line.text}
 
 
-def _rejects_frame(rejects: list[dict]) -> pd.DataFrame:
+def rejects_frame(rejects: list[dict]) -> pd.DataFrame:
+    """Reject rows as the quarantine's columns (shared by the pullers)."""
     frame = pd.DataFrame(rejects, columns=REJECT_COLUMNS)
     frame["partition_day"] = pd.to_datetime(frame["partition_day"]).astype("datetime64[us]")
     return frame
@@ -199,8 +161,6 @@ def read_landing_jsonl(
     """Landing envelopes of `spec` received in [start, end). `secret` is unused: the receiver (or the
     puller) already decided `signature_status` before writing the line."""
     del secret
-    # Day files cover [start's day, the day holding the last instant before end].
-    last_day = (_utc(end) - pd.Timedelta(microseconds=1)).date()
-    lines = iter_complete_lines(day_files(spec.landing_dir, _utc(start).date(), last_day + timedelta(days=1)))
+    lines = iter_lines(day_files(spec.landing_dir, *window_days(start, end)))
     return parse_landing(lines, source=spec.name, provider=spec.provider, load_batch_id=load_batch_id,
                          received_start=start, received_end=end)

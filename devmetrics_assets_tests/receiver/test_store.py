@@ -92,3 +92,14 @@ def test_store_error_reaches_every_waiting_request(tmp_path: Path):
     results = asyncio.run(run())
     assert all(isinstance(r, StoreError) for r in results)
     assert store.stats.stored == 0 and store.stats.failed_batches >= 1
+
+
+def test_a_torn_line_left_by_a_crash_does_not_swallow_the_next_delivery(tmp_path: Path):
+    when = datetime(2025, 3, 4, 10, tzinfo=UTC)
+    (tmp_path / "2025-03-04.jsonl").write_bytes(b'{"delivery_id": "torn", "rece')  # the crash's leftover
+    log = SourceLog(tmp_path)
+    assert log.commit([pending("next", when)]) == ["stored"]
+    log.close()
+    lines = (tmp_path / "2025-03-04.jsonl").read_text().splitlines()
+    assert lines[0] == '{"delivery_id": "torn", "rece'
+    assert json.loads(lines[1])["delivery_id"] == "next"

@@ -12,7 +12,9 @@ import pytest
 
 from devmetrics_assets.config import Settings
 from devmetrics_assets.sources.github_jsonl import BRONZE_COLUMNS
-from devmetrics_assets.sources.landing import day_files, iter_complete_lines, parse_landing
+from devmetrics_assets.sources.landing import parse_landing
+from devmetrics_assets.sources.landing_files import day_files
+from devmetrics_assets.sources.landing_files import iter_lines as iter_complete_lines
 from devmetrics_assets.sources.readers import READERS, read_source
 from devmetrics_assets.sources.registry import sources_from_mapping
 

@@ -7,8 +7,9 @@ The headers carry the provider's own event/delivery headers (`X-GitHub-Event`/`X
 `X-Gitlab-Event`/`X-Gitlab-Event-UUID`) so any envelope reader loads them. Rejected API records go to
 `landing/<source>/rejects/<YYYY-MM-DD>.jsonl`, by the day of the window that saw them.
 
-Writes are appends of whole lines, flushed and fsynced (and the folder fsynced when a file is created)
-before the caller advances a cursor. A delivery id already in the target day file (or the day of its
+The layout, the envelope and the durable append are the receiver's (sources/landing_files.py): writes
+are appends of whole lines, fsynced (and the folder fsynced when a file is created) before the caller
+advances a cursor. A delivery id already in the target day file (or the day of its
 provider time) is not written again, so overlapping pulls do not grow the files. A partial last line
 left by a crash is closed with a newline first: it becomes one quarantined line, not a corrupt neighbour.
 """
@@ -18,26 +19,36 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from devmetrics_assets.sources.github_jsonl import BRONZE_COLUMNS
+from devmetrics_assets.sources.landing import bronze_frame, rejects_frame
+from devmetrics_assets.sources.landing_files import (
+    DayFileWriter,
+    LandingLine,
+    day_file,
+    day_file_name,
+    day_files,
+    encode_line,
+    iter_lines,
+    window_days,
+)
+from devmetrics_assets.sources.landing_files import envelope as landing_envelope
 from devmetrics_assets.sources.pull.records import Delivery, Reject
 from devmetrics_assets.transforms.anchors import anchor_value
-from devmetrics_assets.transforms.github_payloads import to_utc
-from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
 
 REJECTS_DIR = "rejects"
 NATIVE_HEADERS = {
     "github": ("X-GitHub-Event", "X-GitHub-Delivery"),
     "gitlab": ("X-Gitlab-Event", "X-Gitlab-Event-UUID"),
 }
+# Pulled files have always been created like open(..., "a") does (0o666 before the umask).
+FILE_MODE = 0o666
 
 
 def body_raw(body: dict) -> str:
@@ -45,11 +56,8 @@ def body_raw(body: dict) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def received_text(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def envelope(delivery: Delivery, received_at: datetime) -> dict:
+    """The landing envelope of a pulled delivery, with the provider's own event/delivery headers."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "devmetrics-assets-pull",
@@ -60,15 +68,15 @@ def envelope(delivery: Delivery, received_at: datetime) -> dict:
         headers[native[0]] = delivery.event_type
         headers[native[1]] = delivery.delivery_id
     headers.update(delivery.headers)
-    return {
-        "received_at": received_text(received_at),
-        "delivery_id": delivery.delivery_id,
-        "provider": delivery.provider,
-        "event_type": delivery.event_type,
-        "signature_status": "unchecked",
-        "headers": headers,
-        "body_raw": body_raw(delivery.body),
-    }
+    return landing_envelope(
+        received_at=received_at,
+        delivery_id=delivery.delivery_id,
+        provider=delivery.provider,
+        event_type=delivery.event_type,
+        signature_status="unchecked",
+        headers=headers,
+        body_raw=body_raw(delivery.body),
+    )
 
 
 @contextmanager
@@ -87,37 +95,18 @@ def _existing_ids(path: Path, key: str) -> set[str]:
     if not path.exists():
         return set()
     ids: set[str] = set()
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            try:
-                value = json.loads(line).get(key)
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(value, str):
-                ids.add(value)
+    for line in iter_lines([path], partial_last=True, errors="replace"):
+        try:
+            value = json.loads(line.text).get(key)
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(value, str):
+            ids.add(value)
     return ids
 
 
-def _append_lines(path: Path, lines: list[str]) -> None:
-    if not lines:
-        return
-    created = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as handle:
-        if not created and handle.tell() > 0:
-            with path.open("rb") as check:
-                check.seek(-1, os.SEEK_END)
-                if check.read(1) != b"\n":
-                    handle.write(b"\n")
-        handle.write("".join(line + "\n" for line in lines).encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
-    if created:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _writer(folder: Path) -> DayFileWriter:
+    return DayFileWriter(folder, mode=FILE_MODE, close_torn_line=True)
 
 
 def land(
@@ -136,28 +125,30 @@ def land(
         by_day.setdefault(day, []).append(env)
         also.setdefault(day, set()).add(version_day)
     written = 0
-    for day, items in sorted(by_day.items()):
-        known: set[str] = set()
-        for other in {day, *also[day]}:
-            known |= _existing_ids(landing_dir / f"{other.isoformat()}.jsonl", "delivery_id")
-        lines = []
-        for env in items:
-            if env["delivery_id"] not in known:
-                known.add(env["delivery_id"])
-                lines.append(json.dumps(env, ensure_ascii=False))
-        _append_lines(landing_dir / f"{day.isoformat()}.jsonl", lines)
-        written += len(lines)
+    with _writer(landing_dir) as files:
+        for day, items in sorted(by_day.items()):
+            known: set[str] = set()
+            for other in {day, *also[day]}:
+                known |= _existing_ids(day_file(landing_dir, other), "delivery_id")
+            lines = []
+            for env in items:
+                if env["delivery_id"] not in known:
+                    known.add(env["delivery_id"])
+                    lines.append(encode_line(env, compact=False))
+            if lines:
+                files.append(day_file_name(day), b"".join(lines))
+            written += len(lines)
     rejects = list(rejects)
     if rejects and reject_day is not None:
-        path = landing_dir / REJECTS_DIR / f"{reject_day.isoformat()}.jsonl"
-        known = _existing_ids(path, "key")
+        folder = landing_dir / REJECTS_DIR
+        known = _existing_ids(day_file(folder, reject_day), "key")
         lines = []
         for rej in rejects:
             key = hashlib.sha256(f"{rej.ref}|{rej.reason}".encode()).hexdigest()
             if key not in known:
                 known.add(key)
                 lines.append(
-                    json.dumps(
+                    encode_line(
                         {
                             "key": key,
                             "record_ref": rej.ref,
@@ -165,56 +156,29 @@ def land(
                             "record": rej.record,
                             "partition_day": reject_day.isoformat(),
                         },
-                        ensure_ascii=False,
+                        compact=False,
                     )
                 )
-        _append_lines(path, lines)
+        if lines:
+            with _writer(folder) as files:
+                files.append(day_file_name(reject_day), b"".join(lines))
     return written
 
 
-@dataclass(frozen=True)
-class _Line:
-    path: Path
-    number: int
-    text: str
-
-    @property
-    def ref(self) -> str:
-        return f"file:{self.path.name}:{self.number}"
-
-
-def _iter_lines(folder: Path, first: date, last: date) -> Iterator[_Line]:
-    """Non-blank lines of the `YYYY-MM-DD.jsonl` files of `folder` for days in [first, last)."""
-    if not folder.exists():
-        return
-    for path in sorted(folder.glob("????-??-??.jsonl")):
-        try:
-            day = date.fromisoformat(path.stem)
-        except ValueError:
-            continue
-        if not first <= day < last:
-            continue
-        with path.open("r", encoding="utf-8", errors="replace") as handle:
-            for number, text in enumerate(handle, start=1):
-                if text.strip():
-                    yield _Line(path, number, text.rstrip("\n"))
-
-
-def _days(start: datetime, end: datetime) -> tuple[date, date]:
-    """Day files that can hold [start, end): end's day is included when end is not midnight."""
-    last = end.date() if end.time() == datetime.min.time() else end.date() + timedelta(days=1)
-    return start.date(), last
+def _window_lines(folder: Path, start: datetime, end: datetime) -> Iterator[LandingLine]:
+    """Every non-blank line of the day files that can hold [start, end), a crash's torn last line
+    included (it becomes a reject here, never a silent drop)."""
+    return iter_lines(day_files(folder, *window_days(start, end)), partial_last=True, errors="replace")
 
 
 def read_landed(
     landing_dir: Path, *, source: str, provider: str, start: datetime, end: datetime, load_batch_id: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bronze rows for envelopes received in [start, end), and rejects (bad lines, rejected records)."""
-    first, last = _days(start, end)
     rows: list[dict] = []
     rejects: list[dict] = []
     loaded_at = pd.Timestamp.now(tz="UTC")
-    for line in _iter_lines(landing_dir, first, last):
+    for line in _window_lines(landing_dir, start, end):
         day = _line_day(line.path)
         try:
             env = json.loads(line.text)
@@ -248,7 +212,6 @@ def read_landed(
                 "delivery_id": delivery,
                 "event_type": event_type,
                 "received_at": received,
-                "received_day": datetime(received.year, received.month, received.day),
                 "event_at": anchor_value(row_provider, event_type, body),
                 "headers": json.dumps(headers, sort_keys=True),
                 "body": raw,
@@ -258,8 +221,10 @@ def read_landed(
                 "loaded_at": loaded_at,
             }
         )
-    rejects.extend(_read_rejects(landing_dir / REJECTS_DIR, source, first, last))
-    return _bronze_frame(rows), _reject_frame(rejects)
+    rejects.extend(_read_rejects(landing_dir / REJECTS_DIR, source, start, end))
+    bronze = bronze_frame(pd.DataFrame(rows, columns=BRONZE_COLUMNS))
+    bronze = bronze.sort_values(["received_at", "delivery_id"], kind="stable").reset_index(drop=True)
+    return bronze, rejects_frame(rejects)
 
 
 def _line_day(path: Path) -> datetime | None:
@@ -269,9 +234,9 @@ def _line_day(path: Path) -> datetime | None:
         return None
 
 
-def _read_rejects(folder: Path, source: str, first: date, last: date) -> list[dict]:
+def _read_rejects(folder: Path, source: str, start: datetime, end: datetime) -> list[dict]:
     out: list[dict] = []
-    for line in _iter_lines(folder, first, last):
+    for line in _window_lines(folder, start, end):
         try:
             item = json.loads(line.text)
             out.append(
@@ -294,20 +259,3 @@ def _read_rejects(folder: Path, source: str, first: date, last: date) -> list[di
                 }
             )
     return out
-
-
-def _bronze_frame(rows: list[dict]) -> pd.DataFrame:
-    bronze = pd.DataFrame(rows, columns=BRONZE_COLUMNS)
-    bronze["event_at"] = to_utc(bronze["event_at"])[0].to_numpy()
-    for column in ("received_at", "event_at", "loaded_at"):
-        bronze[column] = pd.to_datetime(bronze[column], utc=True).astype("datetime64[us, UTC]")
-    bronze["received_day"] = pd.to_datetime(bronze["received_day"]).astype("datetime64[us]")
-    anchor_day = bronze["event_at"].dt.tz_convert(None).dt.floor("D").astype("datetime64[us]")
-    bronze["event_day"] = anchor_day.fillna(bronze["received_day"])
-    return bronze.sort_values(["received_at", "delivery_id"], kind="stable").reset_index(drop=True)
-
-
-def _reject_frame(rejects: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rejects, columns=REJECT_COLUMNS)
-    frame["partition_day"] = pd.to_datetime(frame["partition_day"]).astype("datetime64[us]")
-    return frame

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from devmetrics_assets.sources.landing_files import day_files
 from devmetrics_assets.sources.pull import github, gitlab, pagerduty
 from devmetrics_assets.sources.pull.cursors import PullState, next_watermark, plan_pull, utc
 from devmetrics_assets.sources.pull.http import HttpClient, HttpError, RetryPolicy
@@ -394,4 +395,4 @@ read_pagerduty_api = _reader("pagerduty_api")
 
 def landed_days(spec: SourceSpec) -> list[date]:
     """Received days that have landing files (for operators and tests)."""
-    return sorted(date.fromisoformat(p.stem) for p in spec.landing_dir.glob("????-??-??.jsonl"))
+    return [date.fromisoformat(p.stem) for p in day_files(spec.landing_dir)]
