@@ -8,9 +8,10 @@ one short transaction and a connection is never held between calls.
 Delivery (`deliver`) takes messages that are due, oldest first, claims each with a lease (so two
 processes never send the same message at once), sends it, and records the outcome. A failure is
 retried with exponential backoff and full jitter (wait uniform(0, min(max, base * 2**(n-1))) after
-the n-th failure, or the receiver's Retry-After if longer). A call makes a bounded number of
-attempts, and stops trying a channel for the rest of the call once it failed, so one dead channel
-neither blocks the others nor stalls the caller. Nothing is ever dropped: a message stays pending
+the n-th failure, or the receiver's Retry-After if longer; storage/retry.py, shared with the
+warehouse's lock retries). A call makes a bounded number of attempts, and stops trying a channel for
+the rest of the call once it failed, so one dead channel neither blocks the others nor stalls the
+caller. Nothing is ever dropped: a message stays pending
 until it is delivered; delivered rows are pruned after the retention period.
 """
 
@@ -22,12 +23,14 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devmetrics_assets.alerting.channels import Channel, DeliveryError
+from devmetrics_assets.storage import transaction as txn
+from devmetrics_assets.storage.retry import full_jitter
 
 DB_FILE = "alerting.sqlite3"
 CANDIDATES_PER_CALL = 1000
@@ -66,16 +69,9 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         con.close()
 
 
-@contextmanager
-def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(con: sqlite3.Connection) -> AbstractContextManager[sqlite3.Connection]:
     """BEGIN IMMEDIATE takes the write lock up front, so read-then-write decisions are atomic."""
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield con
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    return txn.transaction(con, begin="BEGIN IMMEDIATE")
 
 
 @dataclass(frozen=True)
@@ -159,8 +155,7 @@ class Outbox:
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the `attempts`-th consecutive failure: full jitter, capped."""
-        cap = min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** max(0, attempts - 1))
-        delay = self.rng.uniform(0.0, cap)
+        delay = full_jitter(attempts, self.backoff_base_seconds, self.backoff_max_seconds, self.rng)
         return max(delay, min(retry_after, self.backoff_max_seconds)) if retry_after else delay
 
     # ---- delivering ----------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def bronze_validations(
     now: pd.Timestamp | None = None,
 ) -> list[V.Validation]:
     """The Bronze validations for one source and window, in spec order (usable without Dagster)."""
-    now = pd.Timestamp.now(tz="UTC") if now is None else V._utc(now)
+    now = V.utc_now(now)
     refs = rejects["record_ref"].astype(str).tolist() if len(rejects) else []
     baseline_start = start - pd.Timedelta(weeks=V.BASELINE_WEEKS)
     counts = daily_counts(warehouse, spec.name, baseline_start, end)

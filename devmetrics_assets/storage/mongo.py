@@ -15,6 +15,9 @@ Same semantics as the DuckDB `Warehouse`, so the layers, the IO manager and the 
   window removes its fixed records (in a transaction where available).
 
 Collections and indexes are created on first use. No Dagster import (loaders and the watcher use it).
+This module holds the client, the schema and the writes; the reads are the `MongoReads` mixin
+(storage/mongo_reads.py), Bronze/quarantine specifics are in mongo_bronze.py, and the window and row
+checks are shared with the DuckDB backend (frames.py, tables.py).
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.errors import CollectionInvalid, DuplicateKeyError
 
 from devmetrics_assets.storage import mongo_bronze as B
@@ -35,16 +38,9 @@ from devmetrics_assets.storage import mongo_codec as C
 from devmetrics_assets.storage import mongo_guards as G
 from devmetrics_assets.storage import mongo_versions as V
 from devmetrics_assets.storage import tables as T
-from devmetrics_assets.storage.warehouse import (
-    BRONZE_READ_COLUMNS,
-    NothingMaterializedError,
-    TimeLike,
-    _check_rows_in_window,
-    _utc,
-    _window_text,
-)
+from devmetrics_assets.storage.frames import TimeLike, check_partition_frame, check_rows_in_window, naive_utc
+from devmetrics_assets.storage.mongo_reads import HEADS, MongoReads
 
-HEADS = "_tables"  # one head document per Silver/Gold table: schema + visible segments
 WRITES = "_writes"  # staging writes in progress (cleaned up if their writer died)
 COUNTERS = "_counters"
 SEQ_COUNTER = "bronze_load_seq"
@@ -67,16 +63,14 @@ def shared_client(uri: str) -> MongoClient:
         return _CLIENTS[key]
 
 
-def _bound(value: TimeLike | None) -> datetime | None:
-    return None if value is None else _utc(value).tz_localize(None).to_pydatetime()
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class MongoWarehouse:
-    """One MongoDB database holding the warehouse. Cheap to construct; the client is shared."""
+class MongoWarehouse(MongoReads):
+    """One MongoDB database holding the warehouse. Cheap to construct; the client is shared.
+
+    The writes are here; the reads come from `MongoReads` (storage/mongo_reads.py)."""
 
     def __init__(
         self,
@@ -165,39 +159,27 @@ class MongoWarehouse:
         if column and not timeseries:
             coll.create_index([(column, ASCENDING)])
 
-    @staticmethod
-    def _guard_fixed(table: str) -> None:
-        if table in T.FIXED_TABLES:
-            raise ValueError(f"{table} has its own writer (append_bronze / upsert_quarantine)")
-
     # ---- Silver / Gold writes ----------------------------------------------------------------
     def replace_partition(
         self, table: str, df: pd.DataFrame, partition_column: str, start: TimeLike, end: TimeLike
     ) -> int:
         """Replace rows with start <= partition_column < end by df, atomically for readers."""
-        T.check_identifier(table, "table")
-        T.check_identifier(partition_column, "partition column")
-        self._guard_fixed(table)
+        T.check_writable(table, partition_column)
         head = self._head(table)
-        if len(df.columns) == 0:
-            if head is None:
-                raise ValueError(f"cannot create {table} from a frame without columns")
-            if partition_column not in head["types"]:
-                raise ValueError(f"{table} has no partition column {partition_column!r}")
-        elif partition_column not in df.columns:
-            raise ValueError(f"partition column {partition_column!r} missing from frame for {table}")
+        check_partition_frame(table, df, partition_column, lambda: head is not None)
+        if len(df.columns) == 0 and partition_column not in head["types"]:
+            raise ValueError(f"{table} has no partition column {partition_column!r}")
         if head is not None and head.get("partition_column") not in (None, partition_column):
             raise ValueError(
                 f"{table} is partitioned by {head['partition_column']!r}, not {partition_column!r}")
         if len(df.columns):
-            _check_rows_in_window(df, partition_column, start, end)
-        segment = {"start": _bound(start), "end": _bound(end)}
+            check_rows_in_window(df, partition_column, start, end)
+        segment = {"start": naive_utc(start), "end": naive_utc(end)}
         return self._write(table, df, partition_column, segment, head, replace_schema=False)
 
     def replace_table(self, table: str, df: pd.DataFrame) -> int:
         """Replace a whole (unpartitioned) table by df, its schema included, atomically for readers."""
-        T.check_identifier(table, "table")
-        self._guard_fixed(table)
+        T.check_writable(table)
         if len(df.columns) == 0:
             raise ValueError(f"cannot create {table} from a frame without columns")
         head = self._head(table)
@@ -304,7 +286,7 @@ class MongoWarehouse:
     # ---- Bronze ------------------------------------------------------------------------------
     def append_bronze(self, rows: pd.DataFrame) -> int:
         """Append deliveries not yet stored; returns how many were inserted (0 for a replay)."""
-        B.check_bronze_rows(rows)
+        T.check_bronze_rows(rows)
         self.ensure_schema()
         if rows.empty:
             return 0
@@ -332,7 +314,8 @@ class MongoWarehouse:
         coll = self.db[T.QUARANTINE_TABLE]
         stale = None
         if replace_asset is not None:
-            stale = {"asset": replace_asset, "partition_day": {"$gte": _bound(start), "$lt": _bound(end)},
+            window = {"$gte": naive_utc(start), "$lt": naive_utc(end)}
+            stale = {"asset": replace_asset, "partition_day": window,
                      "_id": {"$nin": frame["quarantine_id"].tolist()}}
         if self.transactional(len(ops)):
 
@@ -349,122 +332,3 @@ class MongoWarehouse:
             if stale is not None:
                 coll.delete_many(stale)
         return len(frame)
-
-    # ---- reads -------------------------------------------------------------------------------
-    def _fixed_schema(self, table: str) -> dict[str, str] | None:
-        if table == T.BRONZE_TABLE:
-            return T.BRONZE_COLUMNS
-        if table == T.QUARANTINE_TABLE:
-            return T.QUARANTINE_COLUMNS
-        return None
-
-    def read_window(
-        self, table: str, partition_column: str, start: TimeLike | None, end: TimeLike | None, *,
-        columns: list[str] | None = None, filters: dict[str, Any] | None = None,
-    ) -> pd.DataFrame:
-        """Rows with start <= partition_column < end (None = unbounded), in the written dtypes.
-
-        `filters` (MongoDB equality filters on plain columns) is a MongoDB-only extra.
-        """
-        T.check_identifier(table, "table")
-        T.check_identifier(partition_column, "partition column")
-        window = _window_text(start, end)
-        fixed = self._fixed_schema(table)
-        if fixed is not None:
-            if not self.table_exists(table):
-                raise NothingMaterializedError.for_table(self.location, table, window)
-            wanted = self._wanted(table, fixed, columns, partition_column)
-            query = dict(filters or {})
-            cond = {k: v for k, v in (("$gte", _bound(start)), ("$lt", _bound(end))) if v is not None}
-            if cond:
-                query[partition_column] = cond
-            return C.decode_documents(self._find(table, query, wanted), wanted, fixed)
-        return self._read_versioned(table, partition_column, _bound(start), _bound(end), columns, filters,
-                                    window)
-
-    def _find(self, table: str, query: dict[str, Any], wanted: Sequence[str], meta: bool = False,
-              session=None) -> list[dict[str, Any]]:
-        """Documents with only the wanted fields (plus µs remainders and the metaField)."""
-        projection = {"_id": 0, C.MICROS_FIELD: 1, **{c: 1 for c in wanted}, **({"meta": 1} if meta else {})}
-        return list(self.db[table].find(query, projection, session=session))
-
-    def _wanted(self, table: str, types: dict[str, str], columns: list[str] | None, partition: str | None):
-        wanted = columns or list(types)
-        bad = [c for c in [*wanted, *([partition] if partition else [])] if c not in types]
-        if bad:
-            raise ValueError(f"{table} has no column(s) {bad}; columns: {list(types)}")
-        return wanted
-
-    def _read_versioned(
-        self, table: str, partition_column: str | None, lo: datetime | None, hi: datetime | None,
-        columns: list[str] | None, filters: dict[str, Any] | None, window: str | None = None,
-    ) -> pd.DataFrame:
-        # One causally consistent session: the rows read are at least as new as the head read, even
-        # when reads go to secondaries (readPreference in the URI).
-        with self.client.start_session(causal_consistency=True) as session:
-            head = self.db[HEADS].find_one({"_id": table}, session=session)
-            if head is None:
-                raise NothingMaterializedError.for_table(self.location, table, window)
-            return self._read_head(head, partition_column, lo, hi, columns, filters, session)
-
-    def _read_head(
-        self, head: dict[str, Any], partition_column: str | None, lo: datetime | None, hi: datetime | None,
-        columns: list[str] | None, filters: dict[str, Any] | None, session,
-    ) -> pd.DataFrame:
-        table = head["_id"]
-        order = list(dict.fromkeys(head["columns"]))
-        types = {c: head["types"][c] for c in order}
-        wanted = self._wanted(table, types, columns, partition_column)
-        timeseries = bool(head.get("timeseries"))
-        meta_fields = head.get("meta_fields") or []
-        pieces = V.visible_pieces(head.get("segments") or [], lo, hi)
-        query = V.pieces_filter(pieces, "meta.v" if timeseries else "_v", head.get("partition_column"))
-        docs: list[dict[str, Any]] = []
-        if query is not None:
-            for key, value in (filters or {}).items():
-                query = {"$and": [query, {f"meta.{key}" if key in meta_fields else key: value}]}
-            docs = self._find(table, query, [c for c in wanted if c not in meta_fields], timeseries, session)
-        return C.decode_documents(docs, wanted, types, head.get("hints") or {}, meta_fields)
-
-    def read_table(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """A whole table (every visible partition) in the written dtypes."""
-        T.check_identifier(table, "table")
-        fixed = self._fixed_schema(table)
-        if fixed is not None:
-            if not self.table_exists(table):
-                raise NothingMaterializedError.for_table(self.location, table)
-            wanted = self._wanted(table, fixed, columns, None)
-            return C.decode_documents(self._find(table, {}, wanted), wanted, fixed)
-        return self._read_versioned(table, None, None, None, columns, None)
-
-    def read_bronze(
-        self, kinds: Sequence[str | tuple[str, str]], end: TimeLike, start: TimeLike | None = None
-    ) -> pd.DataFrame:
-        """Bronze deliveries with start <= event_day < end, in load order, of these kinds: an event
-        type (any provider) or a (provider, event_type) pair."""
-        types = [k for k in kinds if not isinstance(k, tuple)]
-        terms: list[dict[str, Any]] = [{"event_type": {"$in": types}}] if types else []
-        terms += [{"provider": p, "event_type": e} for p, e in (k for k in kinds if isinstance(k, tuple))]
-        match = {"$or": terms} if terms else {"_id": {"$exists": False}}
-        rows = self.read_window(T.BRONZE_TABLE, "event_day", start, end, columns=BRONZE_READ_COLUMNS,
-                                filters=match)
-        return rows.sort_values("load_seq", kind="stable").reset_index(drop=True)
-
-    def bronze_event_days(self, load_batch_id: str) -> list[date]:
-        """Event days of the deliveries one load batch inserted: the Silver partitions it changed."""
-        if not self.table_exists(T.BRONZE_TABLE):
-            raise NothingMaterializedError.for_table(self.location, T.BRONZE_TABLE)
-        days = self.db[T.BRONZE_TABLE].distinct("event_day", {"load_batch_id": load_batch_id})
-        return sorted({pd.Timestamp(d).date() for d in days})
-
-    def table_exists(self, table: str) -> bool:
-        T.check_identifier(table, "table")
-        if table in T.FIXED_TABLES:
-            return table in self.db.list_collection_names(filter={"name": table})
-        return self.db[HEADS].count_documents({"_id": table}, limit=1) > 0
-
-    def max_load_seq(self) -> int:
-        """Highest Bronze load_seq (0 when nothing is loaded)."""
-        top = self.db[T.BRONZE_TABLE].find_one({}, {"load_seq": 1}, sort=[("load_seq", DESCENDING)])
-        return int(top["load_seq"]) if top else 0
-

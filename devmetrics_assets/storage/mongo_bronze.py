@@ -1,5 +1,8 @@
 """Bronze and quarantine on MongoDB: the same validation, derivations and keys as the DuckDB writer.
 
+The row checks themselves are shared with the DuckDB writer (tables.check_bronze_rows /
+check_quarantine_rows); what is here is what MongoDB needs on top, in place of DuckDB's SQL:
+
 - Bronze rows get received_day (UTC day of received_at), event_day (given, else the day of event_at,
   else received_day) and loaded_at (now) like `tables.bronze_select_sql`; duplicates inside a batch
   keep the earliest received_at; pairs already stored are dropped before numbering, and a concurrent
@@ -19,9 +22,10 @@ from pymongo.errors import BulkWriteError
 
 from devmetrics_assets.storage import mongo_codec as C
 from devmetrics_assets.storage import tables as T
-from devmetrics_assets.storage.warehouse import TimeLike
+from devmetrics_assets.storage.frames import TimeLike
 
 DUPLICATE_KEY = 11000
+check_bronze_rows = T.check_bronze_rows  # still importable from here; the check is shared with DuckDB
 
 
 def create_fixed_indexes(db: Database) -> None:
@@ -39,25 +43,9 @@ def create_fixed_indexes(db: Database) -> None:
     quarantine.create_index([("partition_day", ASCENDING)])
 
 
-def check_bronze_rows(rows: pd.DataFrame) -> None:
-    unknown = sorted(set(rows.columns) - set(T.BRONZE_COLUMNS))
-    missing = [c for c in T.BRONZE_REQUIRED if c not in rows.columns]
-    if unknown or missing:
-        raise ValueError(f"bronze rows: unknown columns {unknown}, missing columns {missing}")
-    for c in ("headers", "body"):
-        if pd.api.types.infer_dtype(rows[c], skipna=True) not in ("string", "empty"):
-            raise ValueError(f"bronze rows: {c} must be JSON text (str), not parsed objects")
-
-
 def _day(series: pd.Series) -> pd.Series:
     """A day column as naive midnights (aware values converted to UTC first)."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        s = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_dtype(series.dtype):
-        s = series
-    else:
-        s = pd.to_datetime(series, utc=True).dt.tz_localize(None)
-    return s.astype("datetime64[us]").dt.normalize()
+    return C.utc_naive(series).dt.normalize()
 
 
 def bronze_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -117,15 +105,9 @@ def insert_new(coll: Collection, docs: list[dict[str, Any]], chunk: int) -> int:
 def quarantine_frame(
     rows: pd.DataFrame, replace_asset: str | None, start: TimeLike | None, end: TimeLike | None
 ) -> pd.DataFrame:
-    """Validated rows with ids and times filled (tables.prepare_quarantine_rows)."""
-    if (replace_asset is None) != (start is None) or (start is None) != (end is None):
-        raise ValueError("replace_asset, start and end go together (all or none)")
-    unknown = sorted(set(rows.columns) - set(T.QUARANTINE_COLUMNS))
-    missing = [c for c in T.QUARANTINE_REQUIRED if c not in rows.columns]
-    if unknown or (missing and not rows.empty):
-        raise ValueError(f"quarantine rows: unknown columns {unknown}, missing columns {missing}")
-    if replace_asset is not None and not rows.empty and (rows["asset"] != replace_asset).any():
-        raise ValueError(f"quarantine rows must all belong to asset {replace_asset!r} when replacing it")
+    """Validated rows with ids and times filled (tables.prepare_quarantine_rows); the layer is checked
+    here because MongoDB has no CHECK constraint to do it, unlike the DuckDB table."""
+    T.check_quarantine_rows(rows, replace_asset, start, end)
     frame = T.prepare_quarantine_rows(rows)
     if not frame.empty and not frame["layer"].isin(T.LAYERS).all():
         raise ValueError(f"quarantine rows: layer must be one of {T.LAYERS}")

@@ -47,7 +47,7 @@ def plan_schema(
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """(types, hints, new columns) after writing df: new columns added, nullable writers upgrade hints.
 
-    Mirrors Warehouse._sync_schema so both backends remember the same thing.
+    Mirrors warehouse_schema.sync_schema so both backends remember the same thing.
     """
     types, hints = ({}, {}) if replace else (dict(types), dict(hints))
     new = []
@@ -57,12 +57,12 @@ def plan_schema(
             types[c] = infer_type(c, df[c])
             hints[c] = dtype
             new.append(c)
-        elif hints.get(c) in ("bool", *T.INT_NULLABLE) and dtype in T.NULLABLE_DTYPES:
+        elif T.upgrades_hint(hints.get(c), dtype):
             hints[c] = dtype
     return types, hints, new
 
 
-def _utc_naive(series: pd.Series) -> pd.Series:
+def utc_naive(series: pd.Series) -> pd.Series:
     """Any time-like column as naive UTC datetime64[us] (naive values are taken as UTC)."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         s = series.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -83,7 +83,7 @@ def encode_column(series: pd.Series, typ: str) -> tuple[list[Any], list[int] | N
     """BSON-ready values for one column (None for missing) and, for timestamps, µs remainders."""
     typ = typ.upper()
     if typ in (*TZ_TYPES, "TIMESTAMP", "DATE"):
-        s = _utc_naive(series)
+        s = utc_naive(series)
         micros = None
         if typ == "DATE":
             s = s.dt.normalize()

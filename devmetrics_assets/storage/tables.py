@@ -1,11 +1,13 @@
-"""Table definitions for the DuckDB warehouse (docs/contracts.md §4).
+"""Table definitions of the warehouse (docs/contracts.md §4), shared by the DuckDB and MongoDB backends.
 
 Bronze and quarantine have fixed DDL because several writers share them and their keys matter
 (Bronze is append-only and unique per (source, delivery_id); quarantine rows are keyed by a stable
-hash). Silver and Gold tables are created from the first DataFrame written to them, so the pure
-transforms own their columns. The type rules live here too: pandas -> DuckDB when a table is
-created (day columns by name -> DATE, tz-aware -> TIMESTAMPTZ) and DuckDB -> pandas on reads
-(contract dtypes; integers/booleans as written, remembered in column comments).
+hash); the checks a writer's rows must pass before anything is written live here too, so both
+backends refuse the same rows with the same message. Silver and Gold tables are created from the
+first DataFrame written to them, so the pure transforms own their columns. The type rules live here
+too: pandas -> DuckDB when a table is created (day columns by name -> DATE, tz-aware -> TIMESTAMPTZ)
+and DuckDB -> pandas on reads (contract dtypes; integers/booleans as written, remembered in column
+comments; the MongoDB backend records the same type names and hints).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import re
 from typing import Any
 
 import pandas as pd
+
+from devmetrics_assets.storage.frames import TimeLike
 
 BRONZE_TABLE = "bronze_deliveries"
 QUARANTINE_TABLE = "quarantine"
@@ -130,6 +134,16 @@ def check_identifier(name: str, what: str = "identifier") -> str:
     return name
 
 
+def check_writable(table: str, partition_column: str | None = None) -> None:
+    """A Silver/Gold write names plain identifiers and not Bronze or quarantine (they have their own
+    writers, with keys and derivations a generic table write would break)."""
+    check_identifier(table, "table")
+    if partition_column is not None:
+        check_identifier(partition_column, "partition column")
+    if table in FIXED_TABLES:
+        raise ValueError(f"{table} has its own writer (append_bronze / upsert_quarantine)")
+
+
 def quote(name: str) -> str:
     return '"' + check_identifier(name) + '"'
 
@@ -180,6 +194,12 @@ NULLABLE_DTYPES = {*INT_NULLABLE.values(), "boolean"}
 _RESTORABLE = {*INT_NULLABLE, *NULLABLE_DTYPES, "bool"}
 
 
+def upgrades_hint(remembered: str | None, dtype: str) -> bool:
+    """Whether writing a column of `dtype` upgrades its remembered dtype: a nullable writer of a column
+    remembered as a non-nullable integer or bool makes it read back nullable from then on."""
+    return remembered in ("bool", *INT_NULLABLE) and dtype in NULLABLE_DTYPES
+
+
 def normalise_frame(df: pd.DataFrame, types: list[str], hints: dict[str, str] | None = None) -> pd.DataFrame:
     """Give query results the contract dtypes: TIMESTAMPTZ -> datetime64[us, UTC], DATE -> naive
     datetime64[us], VARCHAR -> str, and integers/booleans back in the pandas dtype they were written
@@ -206,6 +226,32 @@ def normalise_frame(df: pd.DataFrame, types: list[str], hints: dict[str, str] | 
         if new is not col:
             df.isetitem(i, new)
     return df
+
+
+def check_bronze_rows(rows: pd.DataFrame) -> None:
+    """Bronze rows name only Bronze columns, supply the required ones, and carry JSON as text."""
+    unknown = sorted(set(rows.columns) - set(BRONZE_COLUMNS))
+    missing = [c for c in BRONZE_REQUIRED if c not in rows.columns]
+    if unknown or missing:
+        raise ValueError(f"bronze rows: unknown columns {unknown}, missing columns {missing}")
+    for c in ("headers", "body"):
+        if pd.api.types.infer_dtype(rows[c], skipna=True) not in ("string", "empty"):
+            raise ValueError(f"bronze rows: {c} must be JSON text (str), not parsed objects")
+
+
+def check_quarantine_rows(
+    rows: pd.DataFrame, replace_asset: str | None, start: TimeLike | None, end: TimeLike | None
+) -> None:
+    """Quarantine rows name only quarantine columns (the required ones unless empty); replacing an
+    asset's window takes the asset and both bounds, and every row must belong to that asset."""
+    if (replace_asset is None) != (start is None) or (start is None) != (end is None):
+        raise ValueError("replace_asset, start and end go together (all or none)")
+    unknown = sorted(set(rows.columns) - set(QUARANTINE_COLUMNS))
+    missing = [c for c in QUARANTINE_REQUIRED if c not in rows.columns]
+    if unknown or (missing and not rows.empty):
+        raise ValueError(f"quarantine rows: unknown columns {unknown}, missing columns {missing}")
+    if replace_asset is not None and not rows.empty and (rows["asset"] != replace_asset).any():
+        raise ValueError(f"quarantine rows must all belong to asset {replace_asset!r} when replacing it")
 
 
 def bronze_select_sql(present: set[str]) -> str:
