@@ -1,13 +1,7 @@
-"""The generic JSON format (docs/generic-format.md) and the normalised forms all non-GitHub providers share.
+"""The generic JSON format (docs/generic-format.md): deployments and incidents from any other tool.
 
-Every provider other than GitHub is translated into two normalised shapes before Silver rules apply, so
-the rules exist once:
-- deployments: `deps` (repo, dep_id, sha, environment, created_at) and `stats` (repo, dep_id, status_id,
-  state in GitHub's vocabulary, created_at). silver_deployments' final-status and shipping rules then run
-  over all providers together (providers.build_deployments), so a repo's deployments form one sequence
-  whatever system reported them.
-- incident events (EVENT_COLUMNS): one row per state change or note of a repo-qualified incident;
-  `incidents_from_events` turns them into silver_incidents rows.
+A generic body is translated into the normalised shapes all non-GitHub providers share (normalised.py), so
+the Silver rules run once over every provider (providers.py, incident_events.py).
 
 Generic rules:
 - A generic body is a snapshot of one deployment or incident; several snapshots of the same id are its
@@ -22,49 +16,35 @@ Generic rules:
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import (
-    UTC_DTYPE,
-    ShaIndex,
-    conform,
-    int_or_none,
-    parse_bodies,
-    root_cause_mentions,
-    text_or_none,
-    to_utc,
-    utc_day,
-)
+from devmetrics_assets.transforms.github_payloads import UTC_DTYPE, parse_bodies, text_or_none
+from devmetrics_assets.transforms.incident_events import build_incidents_with, incidents_from_events
 from devmetrics_assets.transforms.mainline import MainlineInputs, build_mainline
-from devmetrics_assets.transforms.quarantine import bronze_rejects, empty_rejects, in_window
-from devmetrics_assets.transforms.silver_incidents import INCIDENTS_DTYPES
+from devmetrics_assets.transforms.normalised import (
+    DEP_COLUMNS,
+    EVENT_COLUMNS,
+    STAT_COLUMNS,
+    SYNTHETIC_BASE,
+    empty_deployments,
+    empty_events,
+    id_number,
+    normalise_time,
+    parse_times,
+    reason_series,
+    received,
+    repo_for_service,
+    stable_id,
+)
+from devmetrics_assets.transforms.quarantine import empty_rejects
 
 PROVIDER = "generic"
-SYNTHETIC_BASE = 10**12
-EVENT_COLUMNS = [
-    "row",
-    "repo",
-    "number",
-    "time",
-    "opened_at",
-    "action",
-    "state",
-    "resolved_at",
-    "title",
-    "text",
-    "note_id",
-    "note_deleted",
-    "received_at",
-]
-DEP_COLUMNS = ["row", "repo", "dep_id", "sha", "environment", "created_at", "is_event"]
-STAT_COLUMNS = ["row", "repo", "dep_id", "status_id", "state", "created_at"]
 # Generic / provider status words → GitHub deployment_status states (silver_deployments vocabulary).
+# The receiver validates generic bodies against the same words (receiver/generic.py).
 DEPLOY_STATES = {
     "success": "success",
     "succeeded": "success",
@@ -89,183 +69,8 @@ DEPLOY_STATES = {
 }
 TERMINAL = {"success", "failure", "error", "inactive"}
 CLOSED_STATUSES = ("resolved", "closed")
-_UTC_WORD = re.compile(r"\s+UTC$", re.IGNORECASE)
 
 
-# --------------------------------------------------------------------------- small shared helpers
-def normalise_time(value: Any) -> Any:
-    """Provider time text that `to_utc` reads: GitLab's trailing ` UTC` becomes `+00:00`."""
-    if isinstance(value, str):
-        return _UTC_WORD.sub("+00:00", value.strip())
-    return value
-
-
-def parse_times(values: Any) -> tuple[pd.Series, np.ndarray]:
-    """`to_utc` after `normalise_time` (ISO, GitLab `... UTC` / `... +0200`, epoch)."""
-    return to_utc([normalise_time(v) for v in values])
-
-
-def id_number(value: Any) -> int | None:
-    """Silver number for a provider id: integers as is, other text as a stable number >= 10^12."""
-    number = int_or_none(value)
-    if number is not None:
-        return number if number >= 1 else None
-    text = text_or_none(value)
-    if text is None:
-        return None
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return SYNTHETIC_BASE + int(digest[:15], 16) % SYNTHETIC_BASE
-
-
-def stable_id(*parts: Any) -> int:
-    """A 62-bit integer from the parts (synthetic deployment-status ids, dedupe on natural keys)."""
-    digest = hashlib.sha256("|".join(str(p) for p in parts).encode("utf-8")).hexdigest()
-    return int(digest[:15], 16)
-
-
-def repo_for_service(service: Any, rules: DoraRules) -> tuple[str | None, str | None]:
-    """(repo, None) for a service configured on exactly one repo (case-insensitive), else (None, reason).
-
-    A service spelled like a configured repo name maps to that repo.
-    """
-    name = text_or_none(service)
-    if name is None:
-        return None, "no repo and no service to map it from"
-    key = name.strip().lower()
-    repos = {r.lower(): r for r in rules.repo_owners}
-    if key in repos:
-        return repos[key], None
-    hits = sorted(r for r, o in rules.repo_owners.items() if str(o.get("service", "")).strip().lower() == key)
-    if len(hits) == 1:
-        return hits[0], None
-    if hits:
-        return None, f"service '{name}' is configured on several repos {hits}: name the repo explicitly"
-    return None, f"service '{name}' maps to no repo: set repos.<repo>.service in rules.yaml or send repo"
-
-
-def empty_events() -> pd.DataFrame:
-    dtypes = {
-        "row": "int64",
-        "number": "int64",
-        "time": UTC_DTYPE,
-        "opened_at": UTC_DTYPE,
-        "resolved_at": UTC_DTYPE,
-        "received_at": UTC_DTYPE,
-        "note_deleted": "bool",
-    }
-    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, object)) for c in EVENT_COLUMNS})
-
-
-def empty_deployments() -> tuple[pd.DataFrame, pd.DataFrame]:
-    deps = pd.DataFrame(
-        {
-            "row": pd.Series([], dtype="int64"),
-            "repo": pd.Series([], dtype="str"),
-            "dep_id": pd.Series([], dtype="int64"),
-            "sha": pd.Series([], dtype="str"),
-            "environment": pd.Series([], dtype="str"),
-            "created_at": pd.Series([], dtype=UTC_DTYPE),
-            "is_event": pd.Series([], dtype=bool),
-        }
-    )
-    stats = pd.DataFrame(
-        {
-            "row": pd.Series([], dtype="int64"),
-            "repo": pd.Series([], dtype="str"),
-            "dep_id": pd.Series([], dtype="int64"),
-            "status_id": pd.Series([], dtype="int64"),
-            "state": pd.Series([], dtype="str"),
-            "created_at": pd.Series([], dtype=UTC_DTYPE),
-        }
-    )
-    return deps, stats
-
-
-def received(frame: pd.DataFrame) -> pd.Series:
-    if "received_at" in frame:
-        return pd.to_datetime(frame["received_at"], utc=True, errors="coerce").reset_index(drop=True)
-    return pd.Series(pd.NaT, index=range(len(frame)), dtype=UTC_DTYPE)
-
-
-# --------------------------------------------------------------------------- incidents (shared)
-def _root_cause(states: list[dict], notes: list[dict]) -> str | None:
-    """Last `root cause:` mention in time: latest description (timed when that text first appeared) and the
-    latest version of every non-deleted note (timed at its creation); a note wins a tie."""
-    candidates: list[tuple[pd.Timestamp, int, int, str]] = []
-    if states:
-        latest = states[-1]["text"]
-        mentions = root_cause_mentions(latest)
-        if mentions:
-            since = min(s["time"] for s in states if s["text"] == latest)
-            candidates += [(since, 0, k, raw) for k, raw in enumerate(mentions)]
-    versions: dict[str, list[dict]] = {}
-    for n in notes:
-        versions.setdefault(n["note_id"], []).append(n)
-    for vs in versions.values():
-        if vs[-1]["note_deleted"]:
-            continue
-        created = min(v["time"] for v in vs)
-        candidates += [(created, 1, k, raw) for k, raw in enumerate(root_cause_mentions(vs[-1]["text"]))]
-    return max(candidates, key=lambda c: c[:3])[3] if candidates else None
-
-
-def _summary(repo: str, number: int, group: list[dict]) -> dict:
-    states = [e for e in group if e["action"] != "note"]
-    notes = [e for e in group if e["action"] == "note" and isinstance(e["note_id"], str)]
-    state, reopened, closes = "open", 0, []
-    for e in states:
-        new = e["state"] or {"close": "closed", "open": "open", "reopen": "open"}.get(e["action"], state)
-        if new == "open" and state == "closed":
-            reopened += 1
-        if new == "closed" and (state != "closed" or e["action"] == "close"):
-            closes.append(e["resolved_at"] if not pd.isna(e["resolved_at"]) else e["time"])
-        state = new
-    titles = [e["title"] for e in group if isinstance(e["title"], str) and e["title"]]
-    opened = [e["opened_at"] for e in group if not pd.isna(e["opened_at"])]
-    return {
-        "incident_id": f"{repo}#{number}",
-        "repo": repo,
-        "number": number,
-        "title": titles[-1] if titles else "",
-        "opened_at": min(opened) if opened else min(e["time"] for e in group),
-        "resolved_at": max(closes) if state == "closed" and closes else pd.NaT,
-        "reopened_count": reopened,
-        "is_open": state != "closed",
-        "root_cause_raw": _root_cause(states, notes),
-    }
-
-
-def incidents_from_events(
-    events: pd.DataFrame, mainline: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
-) -> pd.DataFrame:
-    """silver_incidents rows opened in [start, end) from normalised incident events (EVENT_COLUMNS).
-
-    Events are ordered by (time, received_at, row) and deduplicated on their natural key (the same state
-    change or note version delivered by webhook and by API pull counts once). reopened_count counts
-    closed → open transitions; resolved_at is the last close while the final state is closed.
-    """
-    if events.empty:
-        return conform(pd.DataFrame(columns=list(INCIDENTS_DTYPES)), INCIDENTS_DTYPES)
-    ev = events.sort_values(["time", "received_at", "row"], na_position="first", kind="stable")
-    ev = ev.drop_duplicates(["repo", "number", "action", "state", "time", "note_id", "text"])
-    groups: dict[tuple[str, int], list[dict]] = {}
-    for e in ev.to_dict("records"):
-        groups.setdefault((e["repo"], int(e["number"])), []).append(e)
-    rows = [_summary(repo, number, g) for (repo, number), g in groups.items()]
-    out = pd.DataFrame(rows, columns=list(INCIDENTS_DTYPES)[:-2])
-    index = ShaIndex(mainline["repo"], mainline["sha"])
-    out["root_cause_sha"] = [
-        (index.resolve(r, raw) or raw) if isinstance(raw, str) else None
-        for r, raw in zip(out["repo"], out["root_cause_raw"], strict=True)
-    ]
-    out["opened_at"] = pd.to_datetime(out["opened_at"], utc=True)
-    out["event_day"] = utc_day(out["opened_at"])
-    out = out[in_window(out["event_day"], start, end)]
-    out = out.sort_values(["event_day", "opened_at", "incident_id"], kind="stable")
-    return conform(out, INCIDENTS_DTYPES)
-
-
-# --------------------------------------------------------------------------- generic parsing
 def _repo_of(body: dict, rules: DoraRules) -> tuple[str | None, str | None]:
     repo = text_or_none(body.get("repo") or body.get("repository"))
     if repo is not None:
@@ -335,16 +140,14 @@ def parse_incidents(frame: pd.DataFrame, rules: DoraRules) -> tuple[pd.DataFrame
             reasons[row] = reasons[row] or why
     bad = np.asarray(bad_o | bad_r | bad_u, dtype=bool)
     events = events[~bad].reset_index(drop=True)
-    return (events if len(events) else empty_events()), pd.Series(reasons, index=frame.index, dtype=object)
+    return (events if len(events) else empty_events()), reason_series(reasons, frame.index)
 
 
 def build_incidents(
     deliveries: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(generic incidents opened in [start, end), rejects of this window's unusable deliveries)."""
-    frame = deliveries.reset_index(drop=True)
-    events, reasons = parse_incidents(frame, rules)
-    return incidents_from_events(events, mainline, start, end), bronze_rejects(frame, reasons)
+    return build_incidents_with(parse_incidents, deliveries, mainline, rules, start, end)
 
 
 def _changes_list(value: Any) -> list[tuple[str, Any, str]]:
@@ -422,7 +225,7 @@ def parse_deployments(
         )
     if not recs:
         deps, stats = empty_deployments()
-        return deps, stats, pd.Series(reasons, index=frame.index, dtype=object), []
+        return deps, stats, reason_series(reasons, frame.index), []
     r = pd.DataFrame(recs)
     r["created_at"], bad_c = parse_times(r["created_raw"])
     r["at"], bad_a = parse_times(r["at_raw"])
@@ -447,7 +250,7 @@ def parse_deployments(
     )
     stats = stats.drop(columns="created_at").rename(columns={"at": "created_at"})[STAT_COLUMNS]
     stats = stats.drop_duplicates(["repo", "status_id"]).reset_index(drop=True)
-    return deps, stats, pd.Series(reasons, index=frame.index, dtype=object), changes
+    return deps, stats, reason_series(reasons, frame.index), changes
 
 
 def synthetic_mainline(
@@ -483,10 +286,18 @@ def synthetic_mainline(
     return build_mainline(MainlineInputs(pushes, commits, prs, empty_rejects()), merged=prs)
 
 
+# The shared normalised names stay importable from here (anchors.py, receiver and tests use them).
 __all__ = [
+    "CLOSED_STATUSES",
+    "DEPLOY_STATES",
+    "DEP_COLUMNS",
     "EVENT_COLUMNS",
     "PROVIDER",
+    "STAT_COLUMNS",
+    "SYNTHETIC_BASE",
+    "TERMINAL",
     "build_incidents",
+    "empty_deployments",
     "empty_events",
     "id_number",
     "incidents_from_events",

@@ -10,7 +10,7 @@ Rules:
 - Repo link, first match wins: an incident custom field named `repo` / `repository` (on
   `data.custom_fields` of any event of the incident, the latest value); else the PagerDuty service name
   (`data.service.summary`) mapped through rules.yaml: the one repo whose `service` equals it, or a repo
-  named like it (generic.repo_for_service). No or several candidates: the incident's deliveries are
+  named like it (normalised.repo_for_service). No or several candidates: the incident's deliveries are
   quarantined with the reason, never guessed.
 - Root cause: `root cause: <sha>` in the incident body (`data.body.details` or `data.description`), in
   notes (`incident.annotated`, `data.content`, timed at occurred_at), or a custom field named
@@ -28,9 +28,9 @@ from typing import Any
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms import generic
 from devmetrics_assets.transforms.github_payloads import dig, int_or_none, parse_bodies, text_or_none
-from devmetrics_assets.transforms.quarantine import bronze_rejects
+from devmetrics_assets.transforms.incident_events import build_incidents_with, parsed_events
+from devmetrics_assets.transforms.normalised import normalise_time, parse_times, received, repo_for_service
 
 PROVIDER = "pagerduty"
 OPENING = {"incident.triggered": "open", "incident.resolved": "close", "incident.reopened": "reopen"}
@@ -75,7 +75,7 @@ def _records(frame: pd.DataFrame) -> tuple[list[dict], list[str | None]]:
     """One record per usable delivery; reasons for unusable ones."""
     bodies, errors = parse_bodies(frame["body"].tolist())
     reasons: list[str | None] = list(errors)
-    got = generic.received(frame)
+    got = received(frame)
     recs: list[dict] = []
     for i, body in enumerate(bodies):
         if body is None:
@@ -139,11 +139,9 @@ def parse_incident_events(frame: pd.DataFrame, rules: DoraRules) -> tuple[pd.Dat
         incident = [r for r in group if r["is_incident"]]
         if not incident:
             continue  # only notes read so far: the incident lives in another partition
-        ordered = sorted(group, key=lambda r: (str(generic.normalise_time(r["when"])), r["row"]))
+        ordered = sorted(group, key=lambda r: (str(normalise_time(r["when"])), r["row"]))
         repo_field = [r["repo_field"] for r in ordered if r["repo_field"]]
-        repo, why = (
-            (repo_field[-1], None) if repo_field else generic.repo_for_service(incident[-1]["service"], rules)
-        )
+        repo, why = (repo_field[-1], None) if repo_field else repo_for_service(incident[-1]["service"], rules)
         if repo is None:
             for r in incident:
                 reasons[r["row"]] = f"pagerduty incident {group[0]['pd_id']}: {why}"
@@ -178,23 +176,18 @@ def parse_incident_events(frame: pd.DataFrame, rules: DoraRules) -> tuple[pd.Dat
                     }
                 )
     if not events:
-        return generic.empty_events(), pd.Series(reasons, index=frame.index, dtype=object)
+        return parsed_events(None, reasons, frame.index)
     ev = pd.DataFrame(events)
-    ev["time"], bad_t = generic.parse_times(ev["_when"])
-    ev["opened_at"], bad_o = generic.parse_times(ev["_opened"])
+    ev["time"], bad_t = parse_times(ev["_when"])
+    ev["opened_at"], bad_o = parse_times(ev["_opened"])
     ev["resolved_at"] = ev["time"].where(ev["state"] == "closed")
     for row in ev.loc[bad_t | bad_o, "row"]:
         reasons[row] = "event.occurred_at or incident created_at is not a valid timestamp"
-    ev = ev[~(bad_t | bad_o) & ev["time"].notna()]
-    return ev[generic.EVENT_COLUMNS].reset_index(drop=True), pd.Series(
-        reasons, index=frame.index, dtype=object
-    )
+    return parsed_events(ev[~(bad_t | bad_o) & ev["time"].notna()], reasons, frame.index)
 
 
 def build_incidents(
     deliveries: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(PagerDuty incidents opened in [start, end), rejects of unusable deliveries)."""
-    frame = deliveries.reset_index(drop=True)
-    events, reasons = parse_incident_events(frame, rules)
-    return generic.incidents_from_events(events, mainline, start, end), bronze_rejects(frame, reasons)
+    return build_incidents_with(parse_incident_events, deliveries, mainline, rules, start, end)

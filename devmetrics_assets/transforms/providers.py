@@ -8,7 +8,7 @@ rows by `provider` (rows without the column are GitHub's) and runs each provider
   final-status and shipping rules run once over all of them, against the combined main line (GitHub +
   GitLab + generic), so e.g. generic deployments of a GitLab project ship its merge requests.
 - incidents: GitHub's builder unchanged; GitLab issues, PagerDuty incidents and generic incidents through
-  generic.incidents_from_events; short root-cause shas resolve against the combined main line.
+  incident_events.incidents_from_events; short root-cause shas resolve against the combined main line.
 Ids are repo-qualified, so providers never collide unless two report the same repo and id: the first
 provider in PROVIDERS order keeps the id and the other's row is quarantined with the reason.
 Repo names must be unique across providers (a GitHub `acme/api` and a GitLab `acme/api` would be one repo).
@@ -25,9 +25,12 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.transforms import generic, gitlab, pagerduty
 from devmetrics_assets.transforms.github_payloads import UTC_DTYPE, as_day, conform, utc_day
 from devmetrics_assets.transforms.mainline import MAINLINE_COLUMNS, mainline_from_deliveries
+from devmetrics_assets.transforms.normalised import empty_deployments
 from devmetrics_assets.transforms.quarantine import (
     QUARANTINE_COLUMNS,
+    REJECT_COLUMNS,
     bronze_rejects,
+    empty_rejects,
     in_window,
     quarantine_rows,
 )
@@ -88,10 +91,13 @@ def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
     return conform(pd.DataFrame(columns=list(dtypes)), dtypes)
 
 
+def _no_deliveries() -> pd.DataFrame:
+    """No Bronze rows, with the columns GitHub's main-line parser reads."""
+    return pd.DataFrame({"event_type": pd.Series([], dtype="str"), "body": pd.Series([], dtype="str")})
+
+
 def _empty_mainline() -> pd.DataFrame:
-    return mainline_from_deliveries(
-        pd.DataFrame({"event_type": pd.Series([], dtype="str"), "body": pd.Series([], dtype="str")})
-    )
+    return mainline_from_deliveries(_no_deliveries())
 
 
 def build_mainline(rows: pd.DataFrame, rules: DoraRules | None = None) -> pd.DataFrame:
@@ -125,32 +131,29 @@ def _collisions(
         dup = frame[key].isin(taken).to_numpy()
         if dup.any():
             bad = frame[dup]
+            refs = bad[key].astype("str").to_numpy()
+            days = as_day(bad["event_day"]).to_numpy()
             rejected.append(
-                pd.DataFrame(
-                    {
-                        "source": provider,
-                        "record_ref": bad[key].astype("str").to_numpy(),
-                        "partition_day": as_day(bad["event_day"]).to_numpy(),
-                        "reason": f"{key} already reported by another provider",
-                        "record": [json.dumps(r, default=str) for r in bad.to_dict("records")],
-                    }
-                )
+                _already_reported(provider, bad, refs, days, f"{key} already reported by another provider")
             )
         kept.append(frame[~dup])
         taken.update(frame.loc[~dup, key])
     rows = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
     rej = quarantine_rows("silver", asset, pd.concat(rejected, ignore_index=True)) if rejected else None
-    return rows, rej if rej is not None else quarantine_rows("silver", asset, _no_rejects())
+    return rows, rej if rej is not None else quarantine_rows("silver", asset, empty_rejects())
 
 
-def _no_rejects() -> pd.DataFrame:
+def _already_reported(
+    provider: str, bad: pd.DataFrame, refs: np.ndarray, days: np.ndarray, reason: str
+) -> pd.DataFrame:
+    """Reject rows for a provider's rows whose id an earlier provider already reported (record: the row)."""
     return pd.DataFrame(
         {
-            "source": pd.Series([], dtype="str"),
-            "record_ref": pd.Series([], dtype="str"),
-            "partition_day": pd.Series([], dtype="datetime64[us]"),
-            "reason": pd.Series([], dtype="str"),
-            "record": pd.Series([], dtype="str"),
+            "source": provider,
+            "record_ref": refs,
+            "partition_day": days,
+            "reason": reason,
+            "record": [json.dumps(r, default=str) for r in bad.to_dict("records")],
         }
     )
 
@@ -159,11 +162,9 @@ def _quarantine(
     asset: str, parts: list[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
     """Quarantine rows of all providers (rejects or quarantine frames) with a partition day in the window."""
-    frames = [
-        p[[c for c in ("source", "record_ref", "partition_day", "reason", "record")]] for p in parts if len(p)
-    ]
+    frames = [p[REJECT_COLUMNS] for p in parts if len(p)]
     if not frames:
-        return quarantine_rows("silver", asset, _no_rejects())
+        return quarantine_rows("silver", asset, empty_rejects())
     rej = pd.concat(frames, ignore_index=True)
     rej = rej[in_window(as_day(rej["partition_day"]), start, end)]
     return quarantine_rows("silver", asset, rej)[QUARANTINE_COLUMNS]
@@ -230,29 +231,15 @@ def build_deployments(
     parts = split(rows, "deployments")
     mainline = build_mainline(mainline_rows, rules)
     deps_all, stats_all, rejects = [], [], []
-    if "github" in parts:
-        gh = parts["github"]
-        gh = gh[as_day(gh["event_day"]) < end].reset_index(drop=True) if "event_day" in gh else gh
-        deps, stats, reasons = github_parse_deployments(gh)
-        deps_all.append(("github", deps))
+    for provider, part in parts.items():
+        deps, stats, rej = _provider_deployments(provider, part, rules, end)
+        deps_all.append((provider, deps))
         stats_all.append(stats)
-        rejects.append(bronze_rejects(gh, reasons))
-    if "gitlab" in parts:
-        deps, stats, reasons = gitlab.parse_deployments(parts["gitlab"])
-        deps_all.append(("gitlab", deps[utc_day(deps["created_at"]) < end]))
-        stats_all.append(stats)
-        rejects.append(bronze_rejects(parts["gitlab"], reasons))
-    if "generic" in parts:
-        gen = parts["generic"]
-        gen = gen[as_day(gen["event_day"]) < end].reset_index(drop=True) if "event_day" in gen else gen
-        deps, stats, reasons, _ = generic.parse_deployments(gen, rules)
-        deps_all.append(("generic", deps))
-        stats_all.append(stats)
-        rejects.append(bronze_rejects(gen, reasons))
+        rejects.append(rej)
     if not deps_all:
         return _empty(DEPLOYMENTS_DTYPES), _quarantine("silver_deployments", rejects, start, end)
     deps = _unique_deployments(deps_all, rejects)
-    stats = pd.concat(stats_all, ignore_index=True) if stats_all else generic.empty_deployments()[1]
+    stats = pd.concat(stats_all, ignore_index=True) if stats_all else empty_deployments()[1]
     deps = _final_status(deps, stats)
     deps["deployment_id"] = deps["repo"] + ":" + deps["dep_id"].astype("str")
     deps = _ship(deps, mainline, rules)
@@ -266,6 +253,26 @@ def build_deployments(
     return out, _quarantine("silver_deployments", rejects, start, end)
 
 
+def _provider_deployments(
+    provider: str, rows: pd.DataFrame, rules: DoraRules, end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(deps, stats, rejects) of one provider's deployment rows in the normalised shapes.
+
+    GitHub and generic rows count up to `end`; GitLab statuses anchor on their own time, so its rows run
+    one day longer and its deployments are cut on created_at instead.
+    """
+    if provider == "gitlab":
+        deps, stats, reasons = gitlab.parse_deployments(rows)
+        return deps[utc_day(deps["created_at"]) < end], stats, bronze_rejects(rows, reasons)
+    if "event_day" in rows:
+        rows = rows[as_day(rows["event_day"]) < end].reset_index(drop=True)
+    if provider == "github":
+        deps, stats, reasons = github_parse_deployments(rows)
+    else:
+        deps, stats, reasons, _ = generic.parse_deployments(rows, rules)
+    return deps, stats, bronze_rejects(rows, reasons)
+
+
 def _unique_deployments(
     deps_all: list[tuple[str, pd.DataFrame]], rejects: list[pd.DataFrame]
 ) -> pd.DataFrame:
@@ -276,17 +283,10 @@ def _unique_deployments(
         dup = np.array([k in taken for k in keys], dtype=bool)
         if dup.any():
             bad = deps[dup]
-            rejects.append(
-                pd.DataFrame(
-                    {
-                        "source": provider,
-                        "record_ref": (bad["repo"] + ":" + bad["dep_id"].astype("str")).to_numpy(),
-                        "partition_day": utc_day(bad["created_at"]).to_numpy(),
-                        "reason": "deployment id already reported by another provider",
-                        "record": [json.dumps(r, default=str) for r in bad.to_dict("records")],
-                    }
-                )
-            )
+            refs = (bad["repo"] + ":" + bad["dep_id"].astype("str")).to_numpy()
+            days = utc_day(bad["created_at"]).to_numpy()
+            reason = "deployment id already reported by another provider"
+            rejects.append(_already_reported(provider, bad, refs, days, reason))
         kept.append(deps[~dup])
         taken.update(k for k, d in zip(keys, dup, strict=True) if not d)
     out = pd.concat(kept, ignore_index=True)
@@ -312,9 +312,7 @@ def build_incidents(
     if "github" in parts:
         gh_mainline = split(mainline_rows, "mainline").get("github")
         if gh_mainline is None:
-            gh_mainline = pd.DataFrame(
-                {"event_type": pd.Series([], dtype="str"), "body": pd.Series([], dtype="str")}
-            )
+            gh_mainline = _no_deliveries()
         incidents, q = build_silver_incidents(parts["github"], gh_mainline, rules, start, end)
         frames.append(("github", incidents))
         rejects.append(q)

@@ -12,6 +12,7 @@ from typing import Any
 
 
 def iso(ts: float) -> str:
+    """ISO-8601 UTC with `Z`, as PagerDuty, generic tools and newer GitLab hooks write it."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
@@ -22,6 +23,7 @@ def gitlab_time(ts: float) -> str:
 
 # ---------------------------------------------------------------------- GitLab
 def gitlab_project(repo: str, project_id: int) -> dict[str, Any]:
+    """The `project` object every GitLab hook carries (default branch `main`)."""
     return {
         "id": project_id,
         "name": repo.split("/")[1],
@@ -32,6 +34,7 @@ def gitlab_project(repo: str, project_id: int) -> dict[str, Any]:
 
 
 def gitlab_commit(repo: str, sha: str, ts: float, message: str) -> dict[str, Any]:
+    """One entry of a Push Hook's `commits` list."""
     return {
         "id": sha,
         "message": message,
@@ -43,6 +46,7 @@ def gitlab_commit(repo: str, sha: str, ts: float, message: str) -> dict[str, Any
 
 
 def gitlab_push(project: dict[str, Any], branch: str, before: str, commits: list[dict]) -> dict[str, Any]:
+    """A Push Hook of `commits` (oldest first) onto `branch`, whose head was `before`."""
     return {
         "object_kind": "push",
         "event_name": "push",
@@ -72,6 +76,7 @@ def gitlab_merge_request(
     merge: str | None = None,
     squash: str | None = None,
 ) -> dict[str, Any]:
+    """A Merge Request Hook: `last` is the source head, `merge` / `squash` the shas GitLab reports."""
     attrs = {
         "id": 5000 + iid,
         "iid": iid,
@@ -100,6 +105,7 @@ def gitlab_merge_request(
 def gitlab_deployment(
     project: dict[str, Any], num: int, status: str, at: float, env: str, sha: str
 ) -> dict[str, Any]:
+    """A Deployment Hook for one status of deployment `num` (older `+0000` time format)."""
     repo = project["path_with_namespace"]
     return {
         "object_kind": "deployment",

@@ -335,13 +335,12 @@ class Sim:
         def event(kind: str, at: float, status: str, event_id: str | None = None) -> dict[str, Any]:
             return pagerduty_incident(pd_id, number, t, kind, at, status, service, fields, event_id)
 
-        self.out.emit("pagerduty", "incident.triggered", event("triggered", t, "triggered"), t, f"{pd_id}-t")
-        if not self.plants["api_incident"]:
+        trigger = event("triggered", t, "triggered")
+        self.out.emit("pagerduty", "incident.triggered", trigger, t, f"{pd_id}-t")
+        if not self.plants["api_incident"]:  # the plant: an API-pull copy of the same trigger
             self.plants["api_incident"].append(pd_id)
             api_id = f"api:pagerduty:incident:{pd_id}:triggered:{iso(t)}"
-            self.out.emit(
-                "pagerduty", "incident.triggered", event("triggered", t, "triggered"), t + 900, api_id
-            )
+            self.out.emit("pagerduty", "incident.triggered", trigger, t + 900, api_id)
         self.out.emit(
             "pagerduty", "incident.acknowledged", event("acknowledged", t + 300, "acknowledged"), t + 300
         )
