@@ -31,10 +31,14 @@ _START = date.fromisoformat(Settings.from_env().partition_start)
 
 # end_offset=1: today's partition exists, so near-real-time and hourly sources load today's deliveries.
 daily_partitions = dg.DailyPartitionsDefinition(start_date=_START.isoformat(), end_offset=1)
+# The current (open) week and month exist too, as today's day does: Gold for them is partial, and
+# a refresh of recent days must be able to write their week and month.
 weekly_partitions = dg.WeeklyPartitionsDefinition(
-    start_date=_first_monday_on_or_after(_START).isoformat(), day_offset=1
+    start_date=_first_monday_on_or_after(_START).isoformat(), day_offset=1, end_offset=1
 )
-monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=_START.replace(day=1).isoformat())
+monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=_START.replace(day=1).isoformat(), end_offset=1
+)
 
 # Silver day E reads deliveries received on E .. E+LATE_WINDOW_DAYS.
 # The last days' upstream windows reach past today; allowing that is a beta flag, stable in use.
