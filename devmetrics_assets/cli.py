@@ -32,6 +32,21 @@ def prepare_environment(settings: Settings) -> None:
         config.write_text("telemetry:\n  enabled: false\n")
 
 
+def use_sample_key(settings: Settings, generated: bool = False) -> None:
+    """The sample organisation signs its deliveries with a published test key (not a secret).
+
+    Used by `demo`, and by `ui` / `replay` when the demo's data is what is landed, so that a Bronze
+    partition re-materialised later still rejects the planted forged deliveries.
+    """
+    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
+
+    if os.environ.get("GITHUB_WEBHOOK_SECRET"):
+        return
+    if generated or (settings.home / "sample_org").exists():
+        os.environ["GITHUB_WEBHOOK_SECRET"] = SAMPLE_WEBHOOK_SECRET
+        print("GITHUB_WEBHOOK_SECRET not set: using the sample organisation's published test key")
+
+
 def materialise(days: Sequence[date], *, include_bronze: bool) -> list[str]:
     """Materialise these day partitions (and their weeks and months) on the shared instance."""
     import dagster as dg
@@ -68,7 +83,7 @@ def print_summary(settings: Settings, grain: str = "month") -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
+    from devmetrics_assets.sources.sample_org import generate_sample_org
     from devmetrics_assets.storage.selection import describe_storage
 
     settings = Settings.from_env()
@@ -83,9 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         shutil.copyfile(path, landing / path.name)
     if not settings.rules_path.exists():
         shutil.copyfile(org.rules_path, settings.rules_path)
-    # The sample organisation signs its deliveries with a published test key (not a secret).
-    if not os.environ.get("GITHUB_WEBHOOK_SECRET"):
-        os.environ["GITHUB_WEBHOOK_SECRET"] = SAMPLE_WEBHOOK_SECRET
+    use_sample_key(settings, generated=True)
     received = sorted(date.fromisoformat(p.stem) for p in org.deliveries_dir.glob("*.jsonl"))
     days = [received[0] + timedelta(days=i) for i in range((received[-1] - received[0]).days + 1)]
     print(f"materialising bronze, silver and gold for {days[0]} .. {days[-1]}: one run per partitioning")
@@ -159,6 +172,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     prepare_environment(settings)
+    use_sample_key(settings)
     warehouse = open_storage(settings)
     targets = replay_quarantine(warehouse, layer=args.layer, asset=args.asset, reason_like=args.reason)
     if not targets:
@@ -197,6 +211,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     prepare_environment(settings)
+    use_sample_key(settings)
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
     command = ["dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
     print("starting:", " ".join(command), f"(DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
