@@ -21,16 +21,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from devmetrics_assets.storage import tables as T
 from devmetrics_assets.transforms.github_payloads import ANCHOR_PATHS, event_anchor_value, to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
 
 PROVIDER = "github"
 DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl$")
 
-BRONZE_COLUMNS = [
-    "source", "provider", "delivery_id", "event_type", "received_at", "received_day", "event_at",
-    "event_day", "headers", "body", "payload_sha256", "signature_status", "load_batch_id", "loaded_at",
-]
+# What a reader returns: the bronze_deliveries columns but load_seq, which storage assigns on append.
+BRONZE_COLUMNS = [c for c in T.BRONZE_COLUMNS if c != "load_seq"]
 
 
 def body_bytes(envelope: dict) -> bytes:

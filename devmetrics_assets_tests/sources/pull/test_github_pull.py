@@ -54,6 +54,13 @@ def client_for(spec: SourceSpec, fake_time: FakeTime):
     return build_client(spec, sleep=fake_time.sleep, clock=fake_time.clock, rng=random.Random(3))
 
 
+def pull(spec: SourceSpec, fake_time: FakeTime, batch: str, *, now, start=None):
+    """One Bronze day's pull through the reader: the window [start, start + 1 day), day D by default."""
+    start = D if start is None else start
+    return read_github_api(spec, start=start, end=start + DAY, secret=None, load_batch_id=batch,
+                           client=client_for(spec, fake_time), now=now)
+
+
 def landed_ids(spec: SourceSpec) -> list[str]:
     ids = []
     for path in sorted(spec.landing_dir.glob("????-??-??.jsonl")):
@@ -63,15 +70,7 @@ def landed_ids(spec: SourceSpec) -> list[str]:
 
 def test_backfill_lands_webhook_shaped_deliveries_that_silver_reads(tmp_path, api, github, fake_time) -> None:
     spec = make_spec(tmp_path, api)
-    rows, rejects = read_github_api(
-        spec,
-        start=NAIVE_D,
-        end=NAIVE_D + DAY,
-        secret=None,
-        load_batch_id="run-1",
-        client=client_for(spec, fake_time),
-        now=D + 3 * DAY,
-    )
+    rows, rejects = pull(spec, fake_time, "run-1", now=D + 3 * DAY, start=NAIVE_D)
 
     counts = rows["event_type"].value_counts().to_dict()
     assert counts == {
@@ -154,15 +153,7 @@ def test_pull_twice_with_overlap_gives_the_same_ids_and_bronze_inserts_nothing(
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     now = D + timedelta(hours=12, minutes=45)
     first = pull_source(spec, start=D, end=D + DAY, client=client_for(spec, fake_time), now=now)
-    rows1, _ = read_github_api(
-        spec,
-        start=D,
-        end=D + DAY,
-        secret=None,
-        load_batch_id="r1",
-        client=client_for(spec, fake_time),
-        now=now,
-    )
+    rows1, _ = pull(spec, fake_time, "r1", now=now)
     cursors = PullState(spec.landing_dir / "_pull_state.sqlite3").cursors("gh")
     assert cursors[f"deployments@{REPO}"] == D + timedelta(hours=12, minutes=40)  # newest status seen
     assert warehouse.append_bronze(rows1) == len(rows1)
@@ -177,27 +168,11 @@ def test_pull_twice_with_overlap_gives_the_same_ids_and_bronze_inserts_nothing(
     }
     assert set(deps2["delivery_ids"]) <= set(deps1["delivery_ids"]) and deps2["landed"] == 0
     assert landed_ids(spec) == files_before  # the overlap adds no line
-    rows2, _ = read_github_api(
-        spec,
-        start=D,
-        end=D + DAY,
-        secret=None,
-        load_batch_id="r2",
-        client=client_for(spec, fake_time),
-        now=now,
-    )
+    rows2, _ = pull(spec, fake_time, "r2", now=now)
     assert warehouse.append_bronze(rows2) == 0
 
     later = D + timedelta(hours=15)  # later pull: only what changed since, nothing twice
-    rows3, _ = read_github_api(
-        spec,
-        start=D,
-        end=D + DAY,
-        secret=None,
-        load_batch_id="r3",
-        client=client_for(spec, fake_time),
-        now=later,
-    )
+    rows3, _ = pull(spec, fake_time, "r3", now=later)
     new = set(rows3["delivery_id"]) - set(rows1["delivery_id"])
     assert "api:github:issue_comment:7001:2025-03-10T13:00:00Z" in new
     assert "api:github:issue_event:8004:closed" in new
@@ -234,15 +209,7 @@ def test_failed_unit_keeps_its_cursor_and_lands_nothing(tmp_path, api, github, f
 
 def test_transient_faults_lose_and_duplicate_nothing(tmp_path, api, github, fake_time) -> None:
     clean = make_spec(tmp_path / "clean", api)
-    rows_clean, _ = read_github_api(
-        clean,
-        start=D,
-        end=D + DAY,
-        secret=None,
-        load_batch_id="a",
-        client=client_for(clean, fake_time),
-        now=D + 2 * DAY,
-    )
+    rows_clean, _ = pull(clean, fake_time, "a", now=D + 2 * DAY)
     faulty = make_spec(tmp_path / "faulty", api, name="gh")
     api.fault("/repos/acme/api/pulls", status(500), status(502))
     api.fault("/repos/acme/api/issues", status(429, {"Retry-After": "2"}))
@@ -263,25 +230,9 @@ def test_transient_faults_lose_and_duplicate_nothing(tmp_path, api, github, fake
 def test_backfill_twice_is_idempotent_and_does_not_touch_cursors(tmp_path, api, github, fake_time) -> None:
     spec = make_spec(tmp_path, api)
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
-    rows1, rejects1 = read_github_api(
-        spec,
-        start=D,
-        end=D + DAY,
-        secret=None,
-        load_batch_id="a",
-        client=client_for(spec, fake_time),
-        now=D + 5 * DAY,
-    )
+    rows1, rejects1 = pull(spec, fake_time, "a", now=D + 5 * DAY)
     lines = landed_ids(spec)
-    rows2, rejects2 = read_github_api(
-        spec,
-        start=D,
-        end=D + DAY,
-        secret=None,
-        load_batch_id="b",
-        client=client_for(spec, fake_time),
-        now=D + 5 * DAY,
-    )
+    rows2, rejects2 = pull(spec, fake_time, "b", now=D + 5 * DAY)
     assert warehouse.append_bronze(rows1) == len(rows1) and warehouse.append_bronze(rows2) == 0
     assert sorted(rows1["delivery_id"]) == sorted(rows2["delivery_id"]) and landed_ids(spec) == lines
     assert PullState(spec.landing_dir / "_pull_state.sqlite3").cursors("gh") == {}
@@ -299,15 +250,7 @@ def test_a_later_day_catches_up_the_tail_of_the_previous_one(tmp_path, api, gith
     pull_source(spec, start=D, end=D + DAY, client=client_for(spec, fake_time), now=D + timedelta(hours=12))
     # The comment (13:00) was written after the last pull of day D: the first pull of D+1 catches it up
     # and lands it as a late arrival of D+1 (Silver still files it under its own event day).
-    rows, _ = read_github_api(
-        spec,
-        start=D + DAY,
-        end=D + 2 * DAY,
-        secret=None,
-        load_batch_id="x",
-        client=client_for(spec, fake_time),
-        now=D + DAY + timedelta(hours=1),
-    )
+    rows, _ = pull(spec, fake_time, "x", now=D + DAY + timedelta(hours=1), start=D + DAY)
     (row,) = rows.to_dict("records")
     assert row["delivery_id"] == "api:github:issue_comment:7001:2025-03-10T13:00:00Z"
     assert row["received_at"] == pd.Timestamp("2025-03-11T00:00:00Z")
