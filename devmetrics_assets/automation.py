@@ -9,9 +9,10 @@ Automation (state-based, evaluated by `automation_sensors()`):
 - Bronze: no condition; it has no upstream to react to. `tier_schedules()` materialise each tier's
   latest Bronze partition on the tier's cadence, which also runs the freshness check when nothing arrived.
 - Silver: a partition (an EVENT day) is requested when a new Bronze load says it changed that day
-  (`affected_event_days`, so a late delivery re-runs exactly its day, however late), or when it is the
-  newly missing latest partition; never while deps are missing / in progress, and only when all blocking
-  checks of its deps passed (Bronze has none).
+  (`affected_event_days`, so a late delivery re-runs exactly its day, however late), when the pending-work
+  ledger holds it (a load that died before Silver), or when it is the newly missing latest partition;
+  never while deps are missing / in progress, and only when all blocking checks of its deps passed
+  (Bronze's `signature_verification` holds deliveries stored with --no-verify back).
 - Gold: a partition is requested when a Silver partition it reads was updated (any window, not only the
   latest: late data re-runs its day, week and month) and all Silver blocking checks passed on the latest
   materialisation (failed or never-run checks both hold Gold back).
@@ -28,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from devmetrics_assets.checks.validations import TIER_FAIL_WINDOWS, tier_windows
-from devmetrics_assets.partitions import daily_partitions
 from devmetrics_assets.sources.registry import SourceSpec
 
 AC = dg.AutomationCondition
@@ -141,6 +141,48 @@ class BronzeLoadsTouched(dg.AutomationCondition):
         return dg.AutomationResult(context=context, true_subset=subset)
 
 
+class PendingEventDays(dg.AutomationCondition):
+    """True for the Silver partitions (event days) that the pending-work ledger holds.
+
+    A load that died after Bronze committed (kill -9, a locked warehouse, a bad rule) leaves its event
+    days in `pending_event_days` (pending_work.py); this makes automation finish them. Read from the
+    configured storage in the code server; a warehouse locked by a writer is skipped for this tick.
+    """
+
+    @property
+    def name(self) -> str:
+        return "pending_event_days"
+
+    @property
+    def description(self) -> str:
+        return "An earlier load left this event day pending (ledger pending_event_days)"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        partitions = context.partitions_def
+        if partitions is None or context.candidate_subset.is_empty:
+            return dg.AutomationResult(context=context, true_subset=context.get_empty_subset())
+        days = pending_partition_keys()
+        with dg.partition_loading_context(effective_dt=context.evaluation_time):
+            valid = {d for d in days if partitions.has_partition_key(d)}
+        subset = context.candidate_subset.compute_intersection_with_partition_keys(valid)
+        return dg.AutomationResult(context=context, true_subset=subset)
+
+
+def pending_partition_keys() -> set[str]:
+    """Event days in the pending-work ledger, as partition keys (empty when storage is busy or absent)."""
+    from pymongo.errors import PyMongoError
+
+    from devmetrics_assets.config import Settings
+    from devmetrics_assets.storage.selection import open_storage
+    from devmetrics_assets.storage.warehouse import NothingMaterializedError, WarehouseLockedError
+
+    try:
+        pending = open_storage(Settings.from_env()).pending_event_days()
+    except (WarehouseLockedError, NothingMaterializedError, PyMongoError):
+        return set()
+    return {d.date().isoformat() for d in pending["event_day"]}
+
+
 def _affected_days(
     instance: dg.DagsterInstance, key: dg.AssetKey, after: int, upto: int | None
 ) -> set[str]:
@@ -176,7 +218,8 @@ def _guards(condition: dg.AutomationCondition) -> dg.AutomationCondition:
 
 def silver_condition() -> dg.AutomationCondition:
     newly_missing = (AC.in_latest_time_window() & AC.newly_missing()).with_label("newly_missing_latest")
-    return _guards(newly_missing | BronzeLoadsTouched()).with_label("touched_event_days_after_checks")
+    touched = newly_missing | BronzeLoadsTouched() | PendingEventDays()
+    return _guards(touched).with_label("touched_event_days_after_checks")
 
 
 def gold_condition() -> dg.AutomationCondition:
@@ -224,7 +267,7 @@ def _automation_sensor(name: str, minimum_interval_seconds: int) -> dg.Automatio
 # ================================================================================== tier schedules
 def tier_schedules(
     sources: Sequence[SourceSpec],
-    partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
 ) -> list[dg.ScheduleDefinition]:
     """One schedule per tier in use: materialise that tier's Bronze assets' latest partition.

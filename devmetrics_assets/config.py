@@ -8,9 +8,11 @@ transforms can use them cheaply.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ import yaml
 
 DEFAULT_PRODUCTION_ENVIRONMENTS = ("production", "prod")
 DEFAULT_INCIDENT_LABELS = ("incident",)
+DEPLOYMENT_UNITS = ("release", "environment")
+DEFAULT_INCIDENT_INFERENCE_WINDOW_H = 24.0
 
 
 class ConfigError(ValueError):
@@ -35,6 +39,22 @@ class DoraRules:
     # repo full name ("org/name") -> {"team": ..., "service": ...}
     repo_owners: dict[str, dict[str, str]] = field(default_factory=dict)
     default_team: str = "unassigned"
+    # What one deployment is: `release` = one (repo, sha) reaching production, counted once however many
+    # production environments (regions) receive it; `environment` = every production environment counts.
+    deployment_unit: str = "release"
+    # An incident without a root cause is linked to the latest production deployment of its repo's service
+    # that finished at most this many hours before it opened (0 disables inference).
+    incident_inference_window_h: float = DEFAULT_INCIDENT_INFERENCE_WINDOW_H
+
+    def __post_init__(self) -> None:
+        if self.deployment_unit not in DEPLOYMENT_UNITS:
+            raise ConfigError(
+                f"deployment_unit must be one of {list(DEPLOYMENT_UNITS)}, got {self.deployment_unit!r}"
+            )
+        if not self.incident_inference_window_h >= 0:
+            raise ConfigError(
+                f"incident_inference_window_h must be >= 0, got {self.incident_inference_window_h!r}"
+            )
 
     def is_production(self, environment: str | None) -> bool:
         if not environment:
@@ -75,6 +95,8 @@ def rules_from_mapping(data: dict[str, Any], origin: str = "<mapping>") -> DoraR
         "incident_labels",
         "repos",
         "default_team",
+        "deployment_unit",
+        "incident_inference_window_h",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -95,6 +117,18 @@ def rules_from_mapping(data: dict[str, Any], origin: str = "<mapping>") -> DoraR
         kwargs["incident_labels"] = _as_str_tuple(data["incident_labels"], f"{origin}: incident_labels")
     if "default_team" in data:
         kwargs["default_team"] = str(data["default_team"])
+    if "deployment_unit" in data:
+        unit = data["deployment_unit"]
+        if unit not in DEPLOYMENT_UNITS:
+            raise ConfigError(
+                f"{origin}: deployment_unit: expected one of {list(DEPLOYMENT_UNITS)}, got {unit!r}"
+            )
+        kwargs["deployment_unit"] = unit
+    if "incident_inference_window_h" in data:
+        hours = data["incident_inference_window_h"]
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not hours >= 0:
+            raise ConfigError(f"{origin}: incident_inference_window_h: expected hours >= 0, got {hours!r}")
+        kwargs["incident_inference_window_h"] = float(hours)
     repos = data.get("repos", {}) or {}
     if not isinstance(repos, dict):
         raise ConfigError(f"{origin}: repos: expected a mapping of repo -> {{team, service}}")
@@ -121,6 +155,38 @@ def load_rules(path: str | os.PathLike[str] | None) -> DoraRules:
     return rules_from_mapping(data, origin=str(path))
 
 
+DEFAULT_PARTITION_START = "2024-12-01"
+# Before GitHub (2008), PagerDuty (2009) and GitLab (2011) existed, a delivery or event time is a
+# placeholder or a corruption (the 1970 epoch, a zeroed field), not history: it is quarantined.
+DEFAULT_HISTORY_FLOOR = "2008-01-01"
+# How far past "now" a received or event time may lie (clock skew between systems) before it is quarantined.
+DEFAULT_FUTURE_SKEW_HOURS = 24.0
+# Where a load that reached further back than the configured partition start records the new start.
+PARTITIONS_FILE = "partitions.json"
+
+
+def _env_date(name: str, default: str) -> str:
+    value = os.environ.get(name) or default
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a date as YYYY-MM-DD") from None
+    return value
+
+
+def _env_hours(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not hours >= 0:
+        raise ConfigError(f"{name}={value!r}: expected a number of hours >= 0")
+    return hours
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the product keeps its state. Everything lives under one working area by default."""
@@ -129,16 +195,51 @@ class Settings:
     warehouse_path: Path
     landing_dir: Path
     rules_path: Path
+    # First day of the partitions: the configured start, moved earlier by loads of older history
+    # (persisted in <home>/partitions.json, so the UI and every later command see the same partitions).
     partition_start: str
+    # Received and event times must lie in [history_floor, now + future_skew_hours] (clock.utc_now).
+    history_floor: str = DEFAULT_HISTORY_FLOOR
+    future_skew_hours: float = DEFAULT_FUTURE_SKEW_HOURS
 
     @classmethod
     def from_env(cls) -> Settings:
         home = Path(os.environ.get("DEVMETRICS_HOME", Path.cwd() / ".devmetrics")).resolve()
+        configured = _env_date("DEVMETRICS_PARTITION_START", DEFAULT_PARTITION_START)
         return cls(
             home=home,
             warehouse_path=Path(os.environ.get("DEVMETRICS_WAREHOUSE", home / "warehouse.duckdb")),
             landing_dir=Path(os.environ.get("DEVMETRICS_LANDING", home / "landing")),
             rules_path=Path(os.environ.get("DEVMETRICS_RULES", home / "rules.yaml")),
-            # A month start, so monthly partitions are whole; weekly ones begin on the first Monday after.
-            partition_start=os.environ.get("DEVMETRICS_PARTITION_START", "2024-12-01"),
+            partition_start=min(configured, persisted_partition_start(home) or configured),
+            history_floor=_env_date("DEVMETRICS_HISTORY_FLOOR", DEFAULT_HISTORY_FLOOR),
+            future_skew_hours=_env_hours("DEVMETRICS_FUTURE_SKEW_HOURS", DEFAULT_FUTURE_SKEW_HOURS),
         )
+
+
+def persisted_partition_start(home: Path) -> str | None:
+    """The start an earlier load extended the partitions to, if any."""
+    path = home / PARTITIONS_FILE
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["start"]
+        date.fromisoformat(value)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: expected {{\"start\": \"YYYY-MM-DD\"}} ({exc}); delete the file to use "
+                          "DEVMETRICS_PARTITION_START") from None
+    return value
+
+
+def extend_partition_start(settings: Settings, earliest: date) -> Settings:
+    """Settings whose partitions reach back to `earliest`'s month (persisted in the home); unchanged
+    when they already do. The start is a month's first day, so the first monthly partition is whole."""
+    wanted = earliest.replace(day=1)
+    if wanted >= date.fromisoformat(settings.partition_start):
+        return settings
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / PARTITIONS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"start": wanted.isoformat()}) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a reader sees the old start or the new one, never half a file
+    return replace(settings, partition_start=wanted.isoformat())

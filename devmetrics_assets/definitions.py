@@ -1,7 +1,7 @@
 """The Dagster Definitions: the asset graph generated from the source registry, resources configured once.
 
-Loaded by `dagster dev -w workspace.yaml` and by the `devmetrics` command, which share one
-DAGSTER_HOME so command-line runs show up in the UI.
+Loaded by `dagster dev -w workspace.yaml` (the lazy `defs` below) and by the `devmetrics` command
+(`build_definitions()`), which share one DAGSTER_HOME so command-line runs show up in the UI.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from devmetrics_assets.alerting.routing import config_path
 from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.automation import automation_sensors, tier_schedules, with_tier_freshness
 from devmetrics_assets.config import Settings
+from devmetrics_assets.housekeeping import housekeeping_sensors
 from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
 from devmetrics_assets.layers.gold_dora import build_gold_asset
 from devmetrics_assets.layers.quarantine import build_quarantine_asset
 from devmetrics_assets.layers.silver_changes import build_silver_changes_asset
 from devmetrics_assets.layers.silver_deployments import build_silver_deployments_asset
 from devmetrics_assets.layers.silver_incidents import build_silver_incidents_asset
+from devmetrics_assets.partitions import partitions_for
 from devmetrics_assets.resources import RulesResource, WebhookSecretResource
 from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
 from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
@@ -41,14 +43,16 @@ def build_definitions(
     settings = settings or Settings.from_env()
     declared = sources is None
     sources = sources if sources is not None else load_sources(settings=settings)
-    bronze = [build_bronze_asset(spec) for spec in sources]
+    # Read here, when the definitions load (never at import): a load of older history moves the start.
+    partitions = partitions_for(settings)
+    bronze = [build_bronze_asset(spec, partitions.daily, settings) for spec in sources]
     bronze_keys = [asset.key for asset in bronze]
     silver = [
-        build_silver_changes_asset(bronze_keys),
-        build_silver_deployments_asset(bronze_keys),
-        build_silver_incidents_asset(bronze_keys),
+        build_silver_changes_asset(bronze_keys, partitions.daily),
+        build_silver_deployments_asset(bronze_keys, partitions.daily),
+        build_silver_incidents_asset(bronze_keys, partitions.daily),
     ]
-    gold = [build_gold_asset(period) for period in ("day", "week", "month")]
+    gold = [build_gold_asset(period, partitions) for period in ("day", "week", "month")]
     quarantine = build_quarantine_asset([*bronze_keys, *(a.key for a in silver)])
     home = settings.home
     sensors = notification_sensors(lambda: build_notifier(config_path(home), home))
@@ -74,10 +78,15 @@ def build_definitions(
     return with_tier_freshness(
         dg.Definitions(
             assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs,
-            sensors=[*sensors, *automation_sensors()], schedules=tier_schedules(sources),
+            sensors=[*sensors, *automation_sensors(), *housekeeping_sensors(settings)],
+            schedules=tier_schedules(sources, partitions.daily),
         ),
         sources,
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Built when Dagster loads the code location (`dagster dev`, the daemon, a code server), so settings,
+    sources.yaml and the partition start are read then, not when this module is imported."""
+    return build_definitions()

@@ -9,7 +9,9 @@ event day), and `devmetrics load` re-materialises exactly the affected days.
 
 from __future__ import annotations
 
+import functools
 import warnings
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -23,22 +25,47 @@ LATE_WINDOW_DAYS = 7
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 
-def _first_monday_on_or_after(day: date) -> date:
-    return day + timedelta(days=(7 - day.weekday()) % 7)
+def _monday_on_or_before(day: date) -> date:
+    return day - timedelta(days=day.weekday())
 
 
-_START = date.fromisoformat(Settings.from_env().partition_start)
+@dataclass(frozen=True)
+class PartitionSet:
+    """The daily, ISO-weekly and monthly partitions of one graph, all starting at `start`.
 
-# end_offset=1: today's partition exists, so near-real-time and hourly sources load today's deliveries.
-daily_partitions = dg.DailyPartitionsDefinition(start_date=_START.isoformat(), end_offset=1)
-# The current (open) week and month exist too, as today's day does: Gold for them is partial, and
-# a refresh of recent days must be able to write their week and month.
-weekly_partitions = dg.WeeklyPartitionsDefinition(
-    start_date=_first_monday_on_or_after(_START).isoformat(), day_offset=1, end_offset=1
-)
-monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=_START.replace(day=1).isoformat(), end_offset=1
-)
+    Built when the definitions load, from `Settings.partition_start` (which a load of older history
+    extends), never at import: a module-level partitions definition would freeze the start of whichever
+    process imported it first. end_offset=1 everywhere: today's day, week and month exist (partial until
+    they close), so intra-day sources load today's deliveries and recent Gold can be written.
+    """
+
+    start: date
+    daily: dg.DailyPartitionsDefinition
+    weekly: dg.WeeklyPartitionsDefinition
+    monthly: dg.MonthlyPartitionsDefinition
+
+    def for_grain(self, grain: str) -> dg.TimeWindowPartitionsDefinition:
+        return {"day": self.daily, "week": self.weekly, "month": self.monthly}[grain]
+
+
+@functools.lru_cache(maxsize=8)
+def partition_set(start: str | date) -> PartitionSet:
+    """The partitions starting at `start` (an ISO date). The first week is the ISO week holding the
+    start (so every day has its week) and the first month is the start's month."""
+    first = start if isinstance(start, date) else date.fromisoformat(start)
+    return PartitionSet(
+        start=first,
+        daily=dg.DailyPartitionsDefinition(start_date=first.isoformat(), end_offset=1),
+        weekly=dg.WeeklyPartitionsDefinition(start_date=_monday_on_or_before(first).isoformat(), day_offset=1,
+                                             end_offset=1),
+        monthly=dg.MonthlyPartitionsDefinition(start_date=first.replace(day=1).isoformat(), end_offset=1),
+    )
+
+
+def partitions_for(settings: Settings | None = None) -> PartitionSet:
+    """The partitions of the configured (or extended) start."""
+    return partition_set((settings or Settings.from_env()).partition_start)
+
 
 # Silver day E reads deliveries received on E .. E+LATE_WINDOW_DAYS.
 # The last days' upstream windows reach past today; allowing that is a beta flag, stable in use.

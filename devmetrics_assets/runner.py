@@ -7,11 +7,14 @@ the window. Dagster still records one materialisation event per partition of eac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import socket
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
 
+from devmetrics_assets.instance_setup import HOST_TAG, PID_TAG
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.transforms.gold_facts import reach_back_days
 
@@ -19,11 +22,14 @@ DAILY_JOB = "dora_daily_job"
 WEEKLY_JOB = "dora_weekly_job"
 MONTHLY_JOB = "dora_monthly_job"
 QUARANTINE_JOB = "quarantine_job"
-SILVER_AND_GOLD_DAILY = ("silver_changes", "silver_deployments", "silver_incidents", "gold_dora_daily")
+SILVER = ("silver_changes", "silver_deployments", "silver_incidents")
+GOLD_DAILY = "gold_dora_daily"
+SILVER_AND_GOLD_DAILY = (*SILVER, GOLD_DAILY)
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The command line reports what went wrong in one line; the run's full log stays in the instance (the UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def contiguous_ranges(starts: Sequence[date], step: timedelta = timedelta(days=1)) -> list[tuple[date, date]]:
@@ -49,15 +55,28 @@ def run_range(
     last: date,
     asset_names: Sequence[str] | None = None,
     quiet: bool = True,
+    tags: Mapping[str, str] | None = None,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
-    """Run `job_name` over partitions first..last (inclusive keys) as one run."""
+    """Run `job_name` over partitions first..last (inclusive keys) as one run.
+
+    The run is tagged with this process's id and host: a run whose process was killed stays STARTED in
+    the instance, and `devmetrics` marks such runs failed when it finds their process gone
+    (instance_setup.fail_orphaned_runs).
+    """
     job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
-        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
+        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat(), **process_tags(), **(tags or {})},
         run_config=QUIET if quiet else None,
         asset_selection=[dg.AssetKey(n) for n in asset_names] if asset_names else None,
+        raise_on_error=raise_on_error,
     )
+
+
+def process_tags() -> dict[str, str]:
+    """Who runs an in-process run: the host and process id (checked when the run is found STARTED)."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
 def materialise_days(
@@ -70,25 +89,31 @@ def materialise_days(
 ) -> list[dg.ExecuteInProcessResult]:
     """Materialise exactly these day partitions (bronze optional) and the weeks and months holding them.
 
-    With `storage`, also the earlier deployment days whose Gold these days change (a late incident or
-    rollback marks an earlier deployment as a change failure): their daily Gold, weeks and months.
+    Without Bronze, every Silver day runs before any Gold: Gold of one day reads incidents and rollbacks
+    of later days (a change failure belongs to its deployment's day), so a daily Gold computed before a
+    later day's Silver would disagree with its week and month. With `storage`, the earlier deployment
+    days whose Gold these days change (a late incident or rollback) get their daily Gold, weeks and
+    months too. With Bronze (one contiguous history, as `devmetrics demo` loads it) each range runs
+    Bronze, Silver and daily Gold in one run.
     """
     results = []
-    daily_assets = None if include_bronze else SILVER_AND_GOLD_DAILY
-    for first, last in contiguous_ranges(days):
-        results.append(run_range(defs, instance, DAILY_JOB, first, last, daily_assets))
-    if storage is not None and not include_bronze:
-        earlier = sorted(reach_back(storage, days))
-        for first, last in contiguous_ranges(earlier):
-            results.append(run_range(defs, instance, DAILY_JOB, first, last, ["gold_dora_daily"]))
-        days = [*days, *earlier]
+    if include_bronze:
+        for first, last in contiguous_ranges(days):
+            results.append(run_range(defs, instance, DAILY_JOB, first, last))
+    else:
+        for first, last in contiguous_ranges(days):
+            results.append(run_range(defs, instance, DAILY_JOB, first, last, SILVER))
+        earlier = sorted(reach_back(storage, days)) if storage is not None else []
+        days = sorted({*days, *earlier})
+        for first, last in contiguous_ranges(days):
+            results.append(run_range(defs, instance, DAILY_JOB, first, last, [GOLD_DAILY]))
     for first, last in contiguous_ranges([week_start(d) for d in days], timedelta(days=7)):
         results.append(run_range(defs, instance, WEEKLY_JOB, first, last))
     for first, last in contiguous_ranges_of_months(days):
         results.append(run_range(defs, instance, MONTHLY_JOB, first, last))
     # The quarantine view summarises what these runs put aside (unpartitioned, one cheap run).
-    quarantine_job = defs.resolve_job_def(QUARANTINE_JOB)
-    results.append(quarantine_job.execute_in_process(instance=instance, run_config=QUIET))
+    quarantine = defs.resolve_job_def(QUARANTINE_JOB)
+    results.append(quarantine.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags()))
     return results
 
 

@@ -19,7 +19,7 @@ import pytest
 from devmetrics_assets import automation as A
 from devmetrics_assets.config import Settings
 from devmetrics_assets.definitions import build_definitions
-from devmetrics_assets.partitions import daily_partitions, late_arrival_mapping, weekly_partitions
+from devmetrics_assets.partitions import late_arrival_mapping, partition_set
 from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
@@ -27,6 +27,8 @@ from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate
 AC = dg.AutomationCondition
 SILVER = ["silver_changes", "silver_deployments", "silver_incidents"]
 GOLD = ["gold_dora_daily", "gold_dora_weekly", "gold_dora_monthly"]
+PARTITIONS = partition_set("2024-12-01")
+daily_partitions, weekly_partitions = PARTITIONS.daily, PARTITIONS.weekly
 
 
 def spec(name: str, tier: str) -> SourceSpec:
@@ -96,7 +98,7 @@ def test_automation_sensor_is_on_by_default_and_replaces_the_default_sensor(tmp_
 
 def test_tier_schedules_request_each_tiers_latest_partition(tmp_path):
     sources = [spec("github", "daily"), spec("gitlab", "hourly"), spec("pagerduty", "hourly")]
-    schedules = A.tier_schedules(sources)
+    schedules = A.tier_schedules(sources, daily_partitions)
     assert [s.name for s in schedules] == ["bronze_hourly_schedule", "bronze_daily_schedule"]
     assert [s.cron_schedule for s in schedules] == [A.TIER_CRON["hourly"], A.TIER_CRON["daily"]]
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules)

@@ -13,8 +13,8 @@ from devmetrics_assets.storage.loaders import load_gold, load_silver
 pytestmark = pytest.mark.slow
 
 COUNTS = [
-    "deployments", "failed_deploy_attempts", "change_failures", "rework_deployments",
-    "incidents_opened", "unrecovered_failures",
+    "deployments", "failed_deploy_attempts", "change_failures", "change_failures_inferred", "rollbacks",
+    "rework_deployments", "incidents_opened", "unrecovered_failures",
 ]
 
 
@@ -42,6 +42,17 @@ def test_daily_counts_per_repo_equal_planted_truth(materialised) -> None:
     for column in COUNTS:
         diff = joined[joined[column] != joined[f"{column}_gold"]]
         assert diff.empty, f"{column} differs from truth:\n{diff[[column, f'{column}_gold']]}"
+
+
+def test_lead_time_coverage_says_which_shipped_changes_have_no_lead_time(materialised) -> None:
+    """Baseline shipments and skewed clocks have no lead time: coverage shows them, nothing is clamped."""
+    edge = _edge(materialised)
+    gold = load_gold("month", scope_type="org", warehouse=materialised.settings.warehouse_path)
+    shipped, measured = int(gold["shipped_changes"].sum()), int(gold["lead_time_changes"].sum())
+    truth = _truth(materialised, "truth_lead_times.csv")
+    assert measured == len(truth) and shipped > measured
+    assert int(gold["lead_time_negative_excluded"].sum()) == len(edge["skewed_clock_change_ids"])
+    assert shipped - measured >= len(edge["baseline_change_ids"]) + len(edge["skewed_clock_change_ids"])
 
 
 def test_lead_times_equal_truth_per_repo_and_day(materialised) -> None:

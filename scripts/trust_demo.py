@@ -2,12 +2,14 @@
 
     python scripts/trust_demo.py                      # 4 repos x 70 days, in a temporary folder
     python scripts/trust_demo.py --repos 3 --days 50 --work /tmp/demo   # smaller, kept on disk
+    python scripts/trust_demo.py --today 2025-06-02                       # judged as of that day
 
 The seeded sample organisation is generated so that its last received day is yesterday: the Bronze
-`freshness` check compares the newest delivery with the real clock (the asset does not take an injected
-`now`), so a history that ends yesterday is "fresh" and a source that went silent three days ago is
-"quiet". The clean history is materialised first (every day except the last 10), then the last 10 days'
-landing files get four planted problems and are materialised as one run, as a daily catch-up would:
+`freshness` check compares the newest delivery with the product clock (devmetrics_assets.clock: the real
+time, or `DEVMETRICS_NOW` / `--today` when pinned), so a history that ends yesterday is "fresh" and a
+source that went silent three days ago is "quiet". The clean history is materialised first (every day
+except the last 10), then the last 10 days' landing files get four planted problems and are materialised
+as one run, as a daily catch-up would:
 
 1. silent source   the last 3 received days' files are deleted       -> freshness (ERROR), delivery_gaps
 2. malformed batch ~30 % of one day's lines are cut in half (not JSON) -> bronze quarantine_rate
@@ -34,7 +36,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from devmetrics_assets.alerting.notifier import build_notifier  # noqa: E402
 from devmetrics_assets.alerting.outbox import DB_FILE  # noqa: E402
 from devmetrics_assets.alerting.sensors import notification_sensors  # noqa: E402
 from devmetrics_assets.checks import validations as V  # noqa: E402
+from devmetrics_assets.clock import NOW_ENV, utc_now  # noqa: E402
 from devmetrics_assets.config import Settings  # noqa: E402
 from devmetrics_assets.definitions import build_definitions  # noqa: E402
 from devmetrics_assets.runner import materialise_days  # noqa: E402
@@ -141,20 +144,27 @@ def rename_repository(lines: Sequence[str]) -> tuple[list[str], int]:
     return out, changed
 
 
-def drop_is_visible(counts: dict[date, int], day: date) -> bool:
-    """Would Bronze's volume_anomaly see `day` cut to ~15 %? (the project's own pure check, on file counts)
+def drop_is_visible(counts: dict[date, int], day: date, stored: dict[date, int] | None = None) -> bool:
+    """Would Bronze's volume_anomaly see `day` cut to ~15 %? (the project's own pure check)
+
+    The baseline days are what Bronze stored (`stored`: forged, malformed and redelivered lines of a
+    file are not deliveries), falling back to the file's line counts; the day itself keeps ~15 % of its
+    lines (Bronze can only keep fewer).
 
     A weekday whose baseline swings a lot (e.g. 19..43 deliveries on Tuesdays) cannot show a drop beyond
     its noise band by design; the demo plants the drop where the check is able to judge it.
     """
     kept = sum(1 for i in range(counts[day]) if i % 20 in KEEP_EVERY)
-    frame = pd.DataFrame({"received_day": [pd.Timestamp(d) for d in counts if d < day] + [pd.Timestamp(day)],
-                          "deliveries": [n for d, n in counts.items() if d < day] + [kept]})
+    baseline = {**counts, **(stored or {})}
+    before = [d for d in baseline if d < day]
+    frame = pd.DataFrame({"received_day": [pd.Timestamp(d) for d in [*before, day]],
+                          "deliveries": [baseline[d] for d in before] + [kept]})
     return not V.volume_anomaly(frame, pd.Timestamp(day), pd.Timestamp(day + timedelta(days=1)),
                                 now=pd.Timestamp(day + timedelta(days=1), tz="UTC")).passed
 
 
-def plant_problems(landing: Path, later_days: Sequence[date]) -> list[Problem]:
+def plant_problems(landing: Path, later_days: Sequence[date], stored: dict[date, int] | None = None
+                   ) -> list[Problem]:
     """Plant the four problems in the landing files of `later_days` (the last SILENT_DAYS go silent).
 
     The other later days are assigned busiest first: the volume drop to the busiest day whose drop the
@@ -167,7 +177,7 @@ def plant_problems(landing: Path, later_days: Sequence[date]) -> list[Problem]:
     for day in silent:
         (landing / f"{day.isoformat()}.jsonl").unlink(missing_ok=True)
     candidates = sorted((d for d in later_days[:-SILENT_DAYS] if d in counts), key=lambda d: (-counts[d], d))
-    drop_day = next((d for d in candidates if drop_is_visible(counts, d)), candidates[0])
+    drop_day = next((d for d in candidates if drop_is_visible(counts, d, stored)), candidates[0])
     rest = [d for d in candidates if d != drop_day]
     pushes = {d: sum('"X-GitHub-Event":"push"' in line for line in _lines(files[d])) for d in rest}
     shape_day = max(rest, key=lambda d: (pushes[d], d))
@@ -191,7 +201,8 @@ def plant_problems(landing: Path, later_days: Sequence[date]) -> list[Problem]:
                 f"{n_bad} of {size[bad_day]} lines corrupted"),
         Problem("volume", "volume drop", [drop_day], [(BRONZE, "volume_anomaly")],
                 f"{len(kept)} of {len(before)} deliveries kept"
-                + ("" if drop_is_visible(counts, drop_day) else "; in the noise band of all later days")),
+                + ("" if drop_is_visible(counts, drop_day, stored)
+                   else "; in the noise band of all later days")),
         Problem("schema", "schema change", [shape_day],
                 [(BRONZE, "schema_drift"), ("silver_changes", "quarantine_rate")],
                 f"{n_renamed} push bodies: repository -> repo"),
@@ -199,6 +210,16 @@ def plant_problems(landing: Path, later_days: Sequence[date]) -> list[Problem]:
 
 
 # ---- materialising --------------------------------------------------------------------------------
+def stored_counts(settings: Settings) -> dict[date, int]:
+    """Deliveries Bronze stored per received day (what the volume check counts)."""
+    from devmetrics_assets.storage.warehouse import Warehouse
+
+    per_day = Warehouse(settings.warehouse_path).query(
+        "SELECT received_day, count(*) AS n FROM bronze_deliveries GROUP BY received_day")
+    pairs = zip(per_day["received_day"], per_day["n"], strict=True)
+    return {pd.Timestamp(d).date(): int(n) for d, n in pairs}
+
+
 # ---- reading what happened -----------------------------------------------------------------------
 def check_outcomes(instance: dg.DagsterInstance, defs: dg.Definitions) -> dict[tuple[str, str], CheckOutcome]:
     """The latest completed execution of every asset check in the graph."""
@@ -275,7 +296,7 @@ def demo_environment() -> Iterator[None]:
 def run_demo(work: Path, *, repos: int = 4, days: int = 70, seed: int = 11,
              today: date | None = None, log=print) -> DemoResult:
     """Generate, land, materialise clean history, plant, materialise the later days, tick, collect."""
-    today = today or datetime.now(UTC).date()
+    today = today or utc_now().date()
     start = today - timedelta(days=days)  # last received day = yesterday
     org = generate_sample_org(work / "generated", repos=repos, days=days, start=start, seed=seed)
     home = work / "home"
@@ -295,7 +316,7 @@ def run_demo(work: Path, *, repos: int = 4, days: int = 70, seed: int = 11,
         log(f"clean history {clean[0]}..{clean[-1]} ({len(clean)} days): "
             f"{sum(r.success for r in results)}/{len(results)} runs succeeded "
             f"in {time.monotonic() - t0:.1f} s")
-        problems = plant_problems(landing, later)
+        problems = plant_problems(landing, later, stored_counts(settings))
         for p in problems:
             log(f"planted {p.label}: {', '.join(d.isoformat() for d in p.days)} ({p.detail})")
         t0 = time.monotonic()
@@ -362,7 +383,11 @@ def main(argv: Sequence[str] | None = None) -> DemoResult:
     parser.add_argument("--days", type=int, default=70)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--work", type=Path, default=None, help="keep files here (default: a temp folder)")
+    parser.add_argument("--today", type=date.fromisoformat, default=None,
+                        help="judge as if today were this day (YYYY-MM-DD; pins DEVMETRICS_NOW to midnight)")
     args = parser.parse_args(argv)
+    if args.today is not None:
+        os.environ[NOW_ENV] = args.today.isoformat()
     started = time.monotonic()
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)

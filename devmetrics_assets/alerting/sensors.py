@@ -191,12 +191,17 @@ def _error_text(error: Any) -> str:
 
 
 def _failed_assets(instance: dg.DagsterInstance, run_id: str) -> dict[dg.AssetKey, str]:
-    """Assets planned in a step that failed and not materialised by the run -> the step's error."""
+    """Assets planned in a step that failed and not materialised by the run -> the step's error.
+
+    A run that failed with no step failure (its process was killed and the run reaper failed it, or it
+    never launched) reports every planned asset it did not materialise, with the run's failure message.
+    """
     types = {DagsterEventType.STEP_FAILURE, DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
-             DagsterEventType.ASSET_MATERIALIZATION}
+             DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.RUN_FAILURE}
     planned: dict[str, set[dg.AssetKey]] = {}
     done: set[dg.AssetKey] = set()
     errors: dict[str, str] = {}
+    run_failure = "the run failed"
     for entry in instance.all_logs(run_id, of_type=types):
         event = entry.dagster_event
         if event is None:
@@ -207,6 +212,10 @@ def _failed_assets(instance: dg.DagsterInstance, run_id: str) -> dict[dg.AssetKe
             done.add(event.asset_key)
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             errors[event.step_key or ""] = _error_text(getattr(event.event_specific_data, "error", None))
+        elif event.event_type == DagsterEventType.RUN_FAILURE:
+            run_failure = " ".join((event.message or run_failure).split())[:500]
+    if not errors:
+        return {key: run_failure for keys in planned.values() for key in keys if key not in done}
     return {key: errors[step] for step in errors for key in planned.get(step, set()) if key not in done}
 
 

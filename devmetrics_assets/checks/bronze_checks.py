@@ -16,6 +16,7 @@ import pandas as pd
 
 from devmetrics_assets.checks import validations as V
 from devmetrics_assets.sources.registry import SourceSpec
+from devmetrics_assets.sources.verification import VerificationDecision
 from devmetrics_assets.storage.warehouse import Warehouse
 
 QUARANTINE_RATE_WARN = V.QUARANTINE_RATE_WARN
@@ -55,11 +56,22 @@ def bronze_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
             f"Newest delivery vs now for the {spec.tier} tier: WARN after {warn}, ERROR after {fail} of "
             "silence. Non-blocking."
         ),
+        "redelivery_conflicts": (
+            "Warns when a delivery id arrives again with a different body (quarantined as a conflict; "
+            "the first body stays in Bronze)."
+        ),
     }
-    return [
+    specs = [
         dg.AssetCheckSpec(name, asset=spec.asset_name, blocking=False, description=text)
         for name, text in described.items()
     ]
+    # Blocking: deliveries stored without the verification their source expects (a deliberate
+    # --no-verify) must not flow into Silver and Gold automatically.
+    specs.append(dg.AssetCheckSpec(
+        "signature_verification", asset=spec.asset_name, blocking=True,
+        description="Fails (ERROR, blocking) when deliveries of a source that is verified were stored "
+                    "unverified (--no-verify); passes when signatures were checked or the source has none."))
+    return specs
 
 
 # ---- what the checks read ------------------------------------------------------------------------
@@ -116,9 +128,14 @@ def bronze_validations(
     rows: pd.DataFrame,
     rejects: pd.DataFrame,
     now: pd.Timestamp | None = None,
+    verification: VerificationDecision | None = None,
+    conflicts: pd.DataFrame | None = None,
 ) -> list[V.Validation]:
     """The Bronze validations for one source and window, in spec order (usable without Dagster)."""
     now = V.utc_now(now)
+    verification = verification or VerificationDecision(verify=False, downgraded=False, refusal=None)
+    conflict_refs = conflicts["record_ref"].astype(str).tolist() if conflicts is not None else []
+    expects = f"declares secret_env {spec.secret_env}" if spec.secret_env else "was verified before"
     refs = rejects["record_ref"].astype(str).tolist() if len(rejects) else []
     baseline_start = start - pd.Timedelta(weeks=V.BASELINE_WEEKS)
     counts = daily_counts(warehouse, spec.name, baseline_start, end)
@@ -129,6 +146,8 @@ def bronze_validations(
         V.delivery_gaps(counts, start, end, now=now),
         V.schema_drift(shapes, start, end),
         V.source_is_quiet(newest_received_at(warehouse, spec.name), now, spec.tier),
+        V.redelivery_conflicts(len(conflict_refs), len(rows) + len(rejects), conflict_refs),
+        V.signature_verification(verification.mode, verification.downgraded, len(rows), expects),
     ]
 
 
@@ -140,7 +159,10 @@ def bronze_check_results(
     rows: pd.DataFrame,
     rejects: pd.DataFrame,
     now: pd.Timestamp | None = None,
+    verification: VerificationDecision | None = None,
+    conflicts: pd.DataFrame | None = None,
 ) -> list[dg.AssetCheckResult]:
-    """Check results for the run's window; `now` (default: the real time) drives freshness and
-    decides which days are complete enough to judge."""
-    return [as_check_result(v) for v in bronze_validations(spec, warehouse, start, end, rows, rejects, now)]
+    """Check results for the run's window; `now` (default: the product clock, devmetrics_assets.clock)
+    drives freshness and decides which days are complete enough to judge."""
+    found = bronze_validations(spec, warehouse, start, end, rows, rejects, now, verification, conflicts)
+    return [as_check_result(v) for v in found]

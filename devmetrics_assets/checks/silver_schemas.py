@@ -16,6 +16,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from devmetrics_assets.transforms.incident_events import ISSUE_TRACKERS
+from devmetrics_assets.transforms.providers import PROVIDERS
+
 UtcTime = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 COMMA_INTS = r"^(\d+(,\d+)*)?$"
 COMMA_SHAS = r"^([0-9a-f]{7,40}(,[0-9a-f]{7,40})*)?$"
@@ -59,6 +62,7 @@ class SilverChangesSchema(pa.DataFrameModel):
     landed_at: Series[UtcTime] = _time()
     fixes_issues: Series[str] = _text(str_matches=COMMA_INTS)
     is_hotfix: Series[bool] = pa.Field(coerce=True)
+    reverted_change_ids: Series[str] = _text(str_matches=r"^([^\s,]+(,[^\s,]+)*)?$")
     mainline_pushed_at: Series[UtcTime] = _time(nullable=True)
     mainline_pos: Series[pd.Int64Dtype] = pa.Field(coerce=True, nullable=True, ge=0)
     event_day: Series[pa.DateTime] = pa.Field(coerce=False)
@@ -104,6 +108,9 @@ class SilverDeploymentsSchema(pa.DataFrameModel):
     status_count: Series[int] = pa.Field(coerce=True, ge=0)
     is_rollback: Series[bool] = pa.Field(coerce=True)
     previous_deployment_id: Series[str] = _text(nullable=True)
+    release_id: Series[str] = _text(nullable=True)
+    is_baseline: Series[bool] = pa.Field(coerce=True)
+    undoes_deployment_id: Series[str] = _text(nullable=True)
     change_ids: Series[str] = _text()
     commit_shas: Series[str] = _text(str_matches=COMMA_SHAS)
     changes_known: Series[bool] = pa.Field(coerce=True)
@@ -124,8 +131,17 @@ class SilverDeploymentsSchema(pa.DataFrameModel):
     @pa.dataframe_check
     def only_successful_production_ships(cls, df: pd.DataFrame) -> Series[bool]:
         ships = (df["commit_shas"] != "") | (df["change_ids"] != "") | df["is_rollback"].astype(bool)
+        ships |= df["is_baseline"].astype(bool) | df["undoes_deployment_id"].notna()
         ok = df["is_production"].astype(bool) & (df["final_status"] == "success") & df["changes_known"]
         return ~ships | ok
+
+    @pa.dataframe_check
+    def release_iff_successful_production(cls, df: pd.DataFrame) -> Series[bool]:
+        """Every successful production deployment belongs to a release; only its first row ships."""
+        released = df["is_production"].astype(bool) & (df["final_status"] == "success")
+        first = df["release_id"].astype(str) == df["deployment_id"].astype(str)
+        ships = (df["commit_shas"] != "") | (df["change_ids"] != "")
+        return (df["release_id"].notna() == released) & (~ships | first)
 
     @pa.dataframe_check
     def rollback_ships_nothing(cls, df: pd.DataFrame) -> Series[bool]:
@@ -133,16 +149,20 @@ class SilverDeploymentsSchema(pa.DataFrameModel):
 
     @pa.dataframe_check
     def ids_belong_to_repo(cls, df: pd.DataFrame) -> Series[bool]:
-        prev = df["previous_deployment_id"]
-        same = [pd.isna(p) or str(p).startswith(f"{r}:") for p, r in zip(prev, df["repo"], strict=True)]
-        return _starts_with_repo(df, "deployment_id", ":") & pd.Series(same, index=df.index, dtype=bool)
+        ok = _starts_with_repo(df, "deployment_id", ":")
+        for column in ("previous_deployment_id", "release_id", "undoes_deployment_id"):
+            ids = df[column]
+            same = [pd.isna(p) or str(p).startswith(f"{r}:") for p, r in zip(ids, df["repo"], strict=True)]
+            ok &= pd.Series(same, index=df.index, dtype=bool)
+        return ok
 
 
 class SilverIncidentsSchema(pa.DataFrameModel):
     """One row per incident issue, on the day it was opened."""
 
-    incident_id: Series[str] = _text(unique=True, str_matches=r"^[^\s#]+/[^\s#]+#\d+$")
+    incident_id: Series[str] = _text(unique=True, str_matches=r"^[^\s#]+/[^\s#]+#([a-z]+-)?\d+$")
     repo: Series[str] = _text(str_matches=r"^[^\s/]+(/[^\s/]+)+$")
+    provider: Series[str] = _text(isin=list(PROVIDERS))
     number: Series[int] = pa.Field(coerce=True, ge=1)
     title: Series[str] = _text()
     opened_at: Series[UtcTime] = _time()
@@ -171,5 +191,6 @@ class SilverIncidentsSchema(pa.DataFrameModel):
 
     @pa.dataframe_check
     def id_is_repo_and_number(cls, df: pd.DataFrame) -> Series[bool]:
-        expected = df["repo"].astype(str) + "#" + df["number"].astype(str)
-        return df["incident_id"] == expected
+        """Issue trackers keep `<repo>#<number>`; other providers are `<repo>#<provider>-<number>`."""
+        namespace = (df["provider"].astype(str) + "-").where(~df["provider"].isin(ISSUE_TRACKERS), "")
+        return df["incident_id"] == df["repo"].astype(str) + "#" + namespace + df["number"].astype(str)

@@ -234,3 +234,28 @@ def source_is_quiet(last_received_at: Any | None, now: Any | None, tier: str) ->
         summary += ": is the webhook still configured, the puller running, the receiver up?"
     return Validation("freshness", state == "fresh", summary, {"age_minutes": minutes}, thresholds, [],
                       {"state": state, "last_received_at": last, "now": now_ts}, severity)
+
+
+def signature_verification(mode: str, downgraded: bool, loaded: int, expects: str | None) -> Validation:
+    """Did this load verify what it should have? Fails (error) when deliveries were stored unverified by
+    a deliberate --no-verify although the source is one that is verified (`expects` says why)."""
+    counts = {"deliveries_loaded": loaded}
+    if downgraded:
+        summary = (f"{loaded} deliveries stored WITHOUT signature verification (--no-verify), although the "
+                   f"source {expects}: Silver and Gold do not take them automatically; re-load with the "
+                   "secret, or confirm with `devmetrics load --resume`")
+        return Validation("signature_verification", False, summary, counts, {"verification": mode}, [],
+                          {"verification": mode}, "error")
+    summary = f"signature verification {mode}" + ("" if mode == "on" else " (the source declares no secret)")
+    return Validation("signature_verification", True, summary, counts, {"verification": mode}, [],
+                      {"verification": mode})
+
+
+def redelivery_conflicts(conflicts: int, read: int, sample_refs: list[str]) -> Validation:
+    """Deliveries whose id is already stored with a different body (quarantined as conflicts)."""
+    passed = conflicts == 0
+    summary = ("no conflicting redeliveries" if passed else
+               f"{conflicts} delivery id(s) arrived again with a different body: quarantined as conflicts "
+               "(the first body stays in Bronze); look at the sender's redelivery or the recorded file")
+    return Validation("redelivery_conflicts", passed, summary, {"conflicts": conflicts, "read": read}, {},
+                      sample_refs[:SAMPLE])

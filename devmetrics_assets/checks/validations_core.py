@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from devmetrics_assets import clock
 from devmetrics_assets.storage.frames import utc
 
 SAMPLE = 5
@@ -72,8 +73,9 @@ def as_day(value: Any) -> pd.Timestamp:
 
 
 def utc_now(now: Any | None) -> pd.Timestamp:
-    """`now` as an aware UTC timestamp; the real time when None (tests inject a clock)."""
-    return pd.Timestamp.now(tz="UTC") if now is None else utc(now)
+    """`now` as an aware UTC timestamp; when None, the product clock (devmetrics_assets.clock: the real
+    time, or DEVMETRICS_NOW when it is pinned)."""
+    return pd.Timestamp(clock.utc_now()) if now is None else utc(now)
 
 
 def quarantine_rate(

@@ -3,7 +3,10 @@
 A Bronze partition is a RECEIVED day. Materialising it reads the source's landing files, keeps the
 deliveries received in the window, verifies signatures when a secret is configured, and appends the
 deliveries whose (source, delivery id) is not stored yet. Re-running adds nothing; history is never
-rewritten. Unusable lines go to quarantine with their reason.
+rewritten. Unusable lines go to quarantine with their reason, and so do conflicting redeliveries (an id
+stored with another body). The event days a load changed are recorded as pending work in the same
+transaction as the deliveries (storage: `pending_event_days`), so a run that dies before Silver and Gold
+is finished by the next `devmetrics load`, `devmetrics load --resume` or the automation sensor.
 """
 
 
@@ -12,9 +15,16 @@ import pandas as pd
 
 from devmetrics_assets.automation import automation_condition, bronze_freshness_policy
 from devmetrics_assets.checks.bronze_checks import bronze_check_results, bronze_check_specs
-from devmetrics_assets.partitions import daily_partitions, window_of
+from devmetrics_assets.config import Settings
+from devmetrics_assets.partitions import window_of
+from devmetrics_assets.sources.landing_files import import_files
 from devmetrics_assets.sources.readers import read_source
+from devmetrics_assets.sources.redelivery import split_conflicts
 from devmetrics_assets.sources.registry import SourceSpec
+from devmetrics_assets.sources.time_bounds import TimeBounds
+from devmetrics_assets.sources.verification import NO_VERIFY_TAG, VerificationDecision, decide
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.tables import QUARANTINE_TABLE, RECORD_REF, SIGNATURE_REASON_PREFIXES
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
 CHUNK_DAYS = 31
@@ -30,14 +40,36 @@ def secret_resource_key(spec: SourceSpec) -> str:
     return f"{spec.name}_webhook_secret"
 
 
-def build_bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+def verification_for(
+    spec: SourceSpec, storage: Storage, secret: str | None, no_verify: bool
+) -> VerificationDecision:
+    """The load's verification decision (sources/verification.py), from what storage remembers."""
+    return decide(spec, has_secret=secret is not None, no_verify=no_verify,
+                  was_verified=storage.was_verified(spec.name),
+                  has_recorded_imports=bool(import_files(spec.landing_dir)))
+
+
+def forged_refs(storage: Storage, asset: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The window's quarantine rows of `asset` whose signature failed: an unverified reload keeps them."""
+    if not storage.table_exists(QUARANTINE_TABLE):
+        return pd.DataFrame(columns=["source", "record_ref", "partition_day", "reason", "record"])
+    rows = storage.read_window(QUARANTINE_TABLE, "partition_day", start, end,
+                               columns=["asset", "source", "record_ref", "partition_day", "reason", "record"])
+    signature = rows["reason"].astype(str).str.startswith(SIGNATURE_REASON_PREFIXES)
+    return rows[(rows["asset"] == asset).to_numpy(dtype=bool) & signature.to_numpy(dtype=bool)].drop(
+        columns="asset").reset_index(drop=True)
+
+
+def build_bronze_asset(
+    spec: SourceSpec, partitions_def: dg.DailyPartitionsDefinition, settings: Settings | None = None
+) -> dg.AssetsDefinition:
     secret_key = secret_resource_key(spec)
 
     @dg.asset(
         name=spec.asset_name,
         group_name="bronze",
         description=spec.description,
-        partitions_def=daily_partitions,
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"duckdb", spec.provider},
         owners=["team:data-platform"],
@@ -53,42 +85,59 @@ def build_bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         warehouse = context.resources.warehouse.warehouse()
         warehouse.ensure_schema()
         secret = getattr(context.resources, secret_key).secret
-        # landing_jsonl deliveries were verified by the receiver when they arrived.
-        if secret is None and spec.secret_env and spec.type != "landing_jsonl":
-            context.log.warning(
-                f"{spec.secret_env} is not set: deliveries are loaded without signature verification"
-            )
+        no_verify = context.run.tags.get(NO_VERIFY_TAG) == "true"
+        decision = verification_for(spec, warehouse, secret, no_verify)
+        if decision.refusal is not None:
+            raise dg.Failure(description=decision.refusal)  # before anything is read or written
+        bounds = TimeBounds.for_settings(settings or Settings.from_env())
+        kept_forged = forged_refs(warehouse, spec.asset_name, start, end) if decision.downgraded else None
         # A long backfill is read and appended a month at a time, so memory stays bounded by a month
         # of payloads whatever the window (same rows as one pass: Bronze dedupes by delivery id).
-        read_ids, reject_parts, inserted = [], [], 0
+        read_ids, reject_parts, conflict_parts, inserted = [], [], [], 0
         for part_start, part_end in sub_windows(start, end, CHUNK_DAYS):
-            part, part_rejects = read_source(spec, start=part_start, end=part_end, secret=secret,
-                                             load_batch_id=context.run.run_id)
+            part, part_rejects = read_source(spec, start=part_start, end=part_end,
+                                             secret=secret if decision.verify else None,
+                                             load_batch_id=context.run.run_id, bounds=bounds)
+            if kept_forged is not None and len(kept_forged):
+                # Reprocessing never moves a delivery quarantined as forged into Bronze.
+                part = part[~part[RECORD_REF].isin(set(kept_forged["record_ref"]))].reset_index(drop=True)
+            stored = warehouse.stored_payload_hashes(spec.name, part["delivery_id"].unique().tolist())
+            part, conflicts = split_conflicts(part, stored)
             inserted += warehouse.append_bronze(part)
             read_ids.append(part[["delivery_id"]])
-            reject_parts.append(part_rejects)
+            reject_parts.extend([part_rejects, conflicts])
+            conflict_parts.append(conflicts)
             del part
         rows = pd.concat(read_ids, ignore_index=True)
-        rejects = pd.concat(reject_parts, ignore_index=True).drop_duplicates(["record_ref", "reason"])
+        conflicts = pd.concat(conflict_parts, ignore_index=True)
+        if kept_forged is not None:
+            reject_parts.append(kept_forged)
+        rejects = pd.concat([r for r in reject_parts if len(r)] or reject_parts[:1], ignore_index=True)
+        rejects = rejects.drop_duplicates(["record_ref", "reason"])
         # Replace this window's Bronze quarantine rows, so a line fixed in the landing file leaves it.
         warehouse.upsert_quarantine(quarantine_rows("bronze", spec.asset_name, rejects),
                                     replace_asset=spec.asset_name, start=start, end=end)
         affected = [d.isoformat() for d in warehouse.bronze_event_days(context.run.run_id)]
         context.log.info(
             f"bronze {spec.name} [{start.date()}, {end.date()}): read={len(rows)} inserted={inserted} "
-            f"duplicates={len(rows) - inserted} quarantined={len(rejects)}"
+            f"duplicates={len(rows) - inserted} quarantined={len(rejects)} conflicts={len(conflicts)} "
+            f"verification={decision.mode}"
         )
+        if decision.downgraded:
+            context.log.warning(f"{spec.name}: {inserted} deliveries stored without signature verification")
         yield dg.MaterializeResult(
             metadata={
                 "deliveries_in_window": len(rows),
                 "inserted": inserted,
                 "duplicates_skipped": len(rows) - inserted,
                 "quarantined": len(rejects),
-                "signature_verification": "on" if secret is not None else "off",
+                "conflicts": len(conflicts),
+                "signature_verification": decision.mode,
                 # Silver partitions (event days) that this load changed: what a refresh must re-run.
                 "affected_event_days": dg.MetadataValue.json(affected),
             }
         )
-        yield from bronze_check_results(spec, warehouse, start, end, rows, rejects)
+        yield from bronze_check_results(spec, warehouse, start, end, rows, rejects,
+                                        verification=decision, conflicts=conflicts)
 
     return _bronze

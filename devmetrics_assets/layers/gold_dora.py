@@ -1,9 +1,11 @@
 """Gold: the five DORA metrics per day, ISO week and month, per repo, team, service and organisation.
 
 The three grains are the same model at different partitionings, so one factory builds them. Each
-reads Silver rows (not finer Gold), so rollups pool the underlying rows instead of averaging
+computes from Silver rows (not finer Gold), so rollups pool the underlying rows instead of averaging
 medians. History outside the window is read where a metric needs it: earlier deployments decide a
 change's first shipping, later incidents can mark a deployment of the window as a change failure.
+Weeks and months then read the stored daily Gold of their window for the blocking cross-grain check
+(every count of every scope = the sum of its days), which is why the daily asset is upstream of them.
 """
 
 
@@ -12,22 +14,19 @@ import pandas as pd
 
 from devmetrics_assets.automation import automation_condition, freshness_policy
 from devmetrics_assets.checks.gold_checks import gold_check_results, gold_check_specs
-from devmetrics_assets.partitions import daily_partitions, monthly_partitions, weekly_partitions, window_of
+from devmetrics_assets.partitions import PartitionSet, window_of
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.gold_metrics import build_gold
 
 SILVER = ("silver_changes", "silver_deployments", "silver_incidents")
 SUMMARY_COLUMNS = [
-    "period_start", "deployments", "change_failure_rate", "lead_time_median_h",
-    "recovery_median_h", "rework_rate", "incidents_opened",
+    "period_start", "deployments", "change_failure_rate", "lead_time_median_h", "lead_time_coverage",
+    "recovery_median_h", "rework_rate", "incidents_opened", "is_partial",
 ]
 MAX_TABLE_ROWS = 40
+DAILY = "gold_dora_daily"
 
-GRAINS = {
-    "day": ("gold_dora_daily", daily_partitions),
-    "week": ("gold_dora_weekly", weekly_partitions),
-    "month": ("gold_dora_monthly", monthly_partitions),
-}
+GRAINS = {"day": "gold_dora_daily", "week": "gold_dora_weekly", "month": "gold_dora_monthly"}
 
 
 def read_silver(warehouse: Warehouse, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
@@ -46,6 +45,13 @@ def read_silver(warehouse: Warehouse, end: pd.Timestamp) -> dict[str, pd.DataFra
     }
 
 
+def read_daily_gold(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The stored daily Gold rows of [start, end) (none yet: an empty frame, so any count mismatches)."""
+    if not warehouse.table_exists(DAILY):
+        return pd.DataFrame(columns=["period_start", "scope_type", "scope"])
+    return warehouse.read_window(DAILY, "period_start", start, end)
+
+
 def markdown_summary(gold: pd.DataFrame) -> str:
     """Organisation rows as a Markdown table (the latest periods when the window is long)."""
     org = gold[gold["scope_type"] == "org"].sort_values("period_start")[SUMMARY_COLUMNS]
@@ -55,8 +61,8 @@ def markdown_summary(gold: pd.DataFrame) -> str:
     return shown.to_markdown(index=False, floatfmt=".3g")
 
 
-def build_gold_asset(period: str) -> dg.AssetsDefinition:
-    name, partitions = GRAINS[period]
+def build_gold_asset(period: str, partition_set: PartitionSet) -> dg.AssetsDefinition:
+    name, partitions = GRAINS[period], partition_set.for_grain(period)
 
     @dg.asset(
         name=name,
@@ -68,7 +74,9 @@ def build_gold_asset(period: str) -> dg.AssetsDefinition:
         ),
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=list(SILVER),
+        # Weeks and months are checked against the stored days (cross_grain_reconciliation): the days
+        # are upstream, so automation materialises them first.
+        deps=[*SILVER, *([DAILY] if period != "day" else [])],
         kinds={"duckdb", "pandas"},
         owners=["team:engineering-insights"],
         metadata={"partition_column": "period_start", "grain": period},
@@ -79,10 +87,11 @@ def build_gold_asset(period: str) -> dg.AssetsDefinition:
     )
     def _gold(context: dg.AssetExecutionContext):
         start, end = window_of(context)
-        silver = read_silver(context.resources.warehouse.warehouse(), end)
+        warehouse = context.resources.warehouse.warehouse()
+        rules = context.resources.rules.rules()
+        silver = read_silver(warehouse, end)
         gold = build_gold(
-            silver["deployments"], silver["changes"], silver["incidents"],
-            context.resources.rules.rules(), period, start, end,
+            silver["deployments"], silver["changes"], silver["incidents"], rules, period, start, end,
         )
         org = gold[gold["scope_type"] == "org"]
         yield dg.Output(
@@ -93,9 +102,14 @@ def build_gold_asset(period: str) -> dg.AssetsDefinition:
                 "repos": int(gold.loc[gold["scope_type"] == "repo", "scope"].nunique()),
                 "deployments": int(org["deployments"].sum()),
                 "incidents_opened": int(org["incidents_opened"].sum()),
+                "change_failures": int(org["change_failures"].sum()),
+                "change_failures_inferred": int(org["change_failures_inferred"].sum()),
+                "rollbacks": int(org["rollbacks"].sum()),
+                "partial_periods": int(org["is_partial"].sum()),
                 "org_metrics": dg.MetadataValue.md(markdown_summary(gold)),
             },
         )
-        yield from gold_check_results(name, gold, silver, start, end)
+        daily = read_daily_gold(warehouse, start, end) if period != "day" else None
+        yield from gold_check_results(name, gold, silver, start, end, daily, rules)
 
     return _gold

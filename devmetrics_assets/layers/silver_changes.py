@@ -13,6 +13,9 @@ from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_ass
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms import providers
 
+# GitHub and GitLab issues: the incidents a `Closes #N` can name (PagerDuty and generic ones never).
+ISSUE_TRACKER_INCIDENTS = providers.kinds("incidents", ("github", "gitlab"))
+
 
 def compute_changes(
     warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
@@ -22,10 +25,14 @@ def compute_changes(
     # Every provider's main-line events (GitHub push/pull_request, GitLab Push/Merge Request Hook, generic
     # deployments listing their changes) are read; providers.py runs each provider's parser.
     deliveries = bronze_rows(warehouse, providers.kinds("changes"), end + pd.Timedelta(days=1))
-    return providers.build_changes(deliveries, rules, start, end)
+    # The incident issues opened so far decide is_hotfix (an issue a change closes must exist before it).
+    incidents = bronze_rows(warehouse, ISSUE_TRACKER_INCIDENTS, end + pd.Timedelta(days=1))
+    return providers.build_changes(deliveries, rules, start, end, incidents)
 
 
-def build_silver_changes_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_silver_changes_asset(
+    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_changes",
         description=(
@@ -36,4 +43,5 @@ def build_silver_changes_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsD
         schema=SilverChangesSchema,
         key=["change_id"],
         bronze_keys=bronze_keys,
+        partitions_def=partitions_def,
     )

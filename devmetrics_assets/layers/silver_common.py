@@ -15,7 +15,7 @@ import pandera.pandas as pa
 from devmetrics_assets.automation import automation_condition, freshness_policy
 from devmetrics_assets.checks.silver_checks import silver_check_results, silver_check_specs
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.partitions import daily_partitions, late_arrival_mapping, window_of
+from devmetrics_assets.partitions import late_arrival_mapping, window_of
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
@@ -45,12 +45,13 @@ def build_silver_asset(
     schema: type[pa.DataFrameModel],
     key: list[str],
     bronze_keys: Sequence[dg.AssetKey],
+    partitions_def: dg.DailyPartitionsDefinition,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
         group_name="silver",
         description=description,
-        partitions_def=daily_partitions,
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[dg.AssetDep(k, partition_mapping=late_arrival_mapping) for k in bronze_keys],
         kinds={"duckdb", "pandas"},

@@ -30,7 +30,9 @@ def compute_deployments(
     return providers.build_deployments(rows, mainline, rules, start, end)
 
 
-def build_silver_deployments_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_silver_deployments_asset(
+    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_deployments",
         description=(
@@ -42,4 +44,5 @@ def build_silver_deployments_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.Ass
         schema=SilverDeploymentsSchema,
         key=["deployment_id"],
         bronze_keys=bronze_keys,
+        partitions_def=partitions_def,
     )

@@ -31,7 +31,9 @@ def compute_incidents(
     return providers.build_incidents(rows, mainline, rules, start, end)
 
 
-def build_silver_incidents_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_silver_incidents_asset(
+    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_incidents",
         description=(
@@ -43,4 +45,5 @@ def build_silver_incidents_asset(bronze_keys: Sequence[dg.AssetKey]) -> dg.Asset
         schema=SilverIncidentsSchema,
         key=["incident_id"],
         bronze_keys=bronze_keys,
+        partitions_def=partitions_def,
     )

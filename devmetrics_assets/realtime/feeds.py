@@ -23,6 +23,7 @@ import pandas as pd
 from bson import json_util
 from pymongo.errors import OperationFailure
 
+from devmetrics_assets.clock import utc_now
 from devmetrics_assets.realtime.classify import Delivery
 from devmetrics_assets.realtime.state import WatcherState
 from devmetrics_assets.storage import tables as T
@@ -176,6 +177,6 @@ def _history(storage: Any, days: int, keep) -> list[Delivery]:
     """Recent push / deployment_status deliveries (by event day) in load order, for the rollback index."""
     if days <= 0 or not storage.table_exists(T.BRONZE_TABLE):
         return []
-    end = pd.Timestamp(datetime.now(UTC).date() + timedelta(days=2))
+    end = pd.Timestamp(utc_now().date() + timedelta(days=2))
     frame = storage.read_bronze(BOOTSTRAP_EVENTS, end, end - pd.Timedelta(days=days + 2))
     return [Delivery.from_record(r) for r in _records(keep(frame))]

@@ -73,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Materialise Silver/Gold for the given days (and their weeks and months) on the shared instance."""
     import dagster as dg
 
-    from devmetrics_assets.cli import prepare_environment
     from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.instance_setup import prepare_environment
+    from devmetrics_assets.pending_work import settle
     from devmetrics_assets.runner import materialise_days
 
     days = sorted({date.fromisoformat(a) for a in (sys.argv[1:] if argv is None else argv)})
@@ -85,9 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_environment(settings)
     from devmetrics_assets.storage.selection import open_storage
 
+    storage = open_storage(settings)
     with dg.DagsterInstance.get() as instance:
         results = materialise_days(build_definitions(settings), instance, days, include_bronze=False,
-                                   storage=open_storage(settings))
+                                   storage=storage)
+        settle(instance, storage)  # clear the pending work these runs finished (pending_work.py)
     print("\n".join(r.run_id for r in results))
     return 0 if all(r.success for r in results) else 1
 

@@ -6,12 +6,19 @@ GET  /healthz                                                — liveness and co
 A delivery is answered 2xx only after its envelope line (docs/contracts.md §6) is appended to
 `landing/<source>/<received day>.jsonl` and fsynced (store.py, group commit). Every refusal says why:
 404 unknown source, 413 too large, 415 not JSON, 401 unsigned, 403 forged, 400 malformed or missing
-headers, 503 not stored (retry). Refusals are written to the rejects log without secrets and never
-loaded. Secrets come from the environment variables named in sources.yaml and are never logged.
+headers or JSON nested deeper than bounded_json.MAX_JSON_DEPTH (128), 408 body not received within
+`body_timeout` (default 30 s, then the connection is closed), 503 not stored (retry). Refusals are written
+to the rejects log without secrets and never loaded; so are 503s, and bodies cut off by a client that
+disconnects (status 499, nginx's "client closed request": nobody gets the answer, the log has the trace).
+Secrets come from the environment variables named in sources.yaml and are never logged.
+
+The body deadline is the app's because only the app knows a request is still being read; the deadline
+for the request HEAD (slowloris clients that never finish their headers) is the server's: server.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -22,10 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from devmetrics_assets import bounded_json
 from devmetrics_assets.config import Settings
 from devmetrics_assets.receiver.providers import Rejected, authenticate, identify, kept_headers
 from devmetrics_assets.receiver.store import REJECTS_DIR, LandingStore, Pending, StoreError
@@ -39,6 +47,11 @@ DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
 # Source types whose Bronze reader reads the receiver's envelopes.
 WEBHOOK_TYPES = ("landing_jsonl", "github_jsonl")
 REJECT_EXCERPT_BYTES = 2048
+# The whole body must arrive within this many seconds of the request head: a GitHub payload at its 25 MB
+# cap needs about 0.9 MB/s, and real deliveries take milliseconds.
+DEFAULT_BODY_TIMEOUT = 30.0
+# nginx's status for "client closed request": logged in the rejects log, never sent (nobody listens).
+CLIENT_CLOSED = 499
 
 
 class ReceiverConfigError(ValueError):
@@ -82,8 +95,13 @@ def resolve_endpoints(
     return endpoints
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) as soon as it is known to exceed `limit`, before reading it all."""
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The raw body, refusing (413) as soon as it is known to exceed `limit`, before reading it all.
+
+    The whole body must arrive within `timeout` seconds (408 otherwise), so a client that sends its
+    headers and then trickles or withholds the body cannot hold a connection and its buffer forever.
+    A client that disconnects mid-body is Rejected(499), not an error: nothing is stored either way.
+    """
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -94,11 +112,19 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise Rejected(413, f"body of {length} bytes exceeds this source's limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, f"body exceeds this source's limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Rejected(413, f"body exceeds this source's limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Rejected(408, f"body not received within {timeout:g} s ({size} bytes arrived"
+                            f"{'' if declared is None else f' of {declared}'})") from None
+    except ClientDisconnect:
+        raise Rejected(CLIENT_CLOSED, f"client disconnected after {size} bytes of the body"
+                                      f"{'' if declared is None else f' (of {declared})'}") from None
     return b"".join(chunks)
 
 
@@ -106,11 +132,17 @@ def parse_json(raw: bytes, content_type: str) -> object:
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         raise Rejected(415, "form-encoded payload: set the webhook's content type to application/json")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return bounded_json.loads(raw.decode("utf-8"), what="the body")
     except UnicodeDecodeError:
         raise Rejected(400, "malformed: the body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise Rejected(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except bounded_json.JsonTooDeepError as exc:
+        raise Rejected(400, f"malformed: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError: an integer of more than 4300 digits (Python's int conversion limit). RecursionError
+        # cannot happen under the depth bound; kept so a parser change can never turn into a 500.
+        raise Rejected(400, f"malformed JSON: {str(exc)[:200]}") from None
 
 
 def create_app(
@@ -119,16 +151,22 @@ def create_app(
     settings: Settings | None = None,
     environ: Mapping[str, str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     fsync: Callable[[int], None] = os.fsync,
 ) -> Starlette:
-    """The receiver for the webhook sources among `sources` (types landing_jsonl, github_jsonl)."""
+    """The receiver for the webhook sources among `sources` (types landing_jsonl, github_jsonl).
+
+    `body_timeout` (seconds, None for none) bounds how long a request's body may take to arrive.
+    """
+    if body_timeout is not None and body_timeout <= 0:
+        raise ReceiverConfigError(f"body_timeout must be positive, got {body_timeout}")
     settings = settings or Settings.from_env()
     endpoints = resolve_endpoints(sources, environ, max_body_bytes)
     rejects_dir = Path(settings.landing_dir) / REJECTS_DIR
     store = LandingStore({n: e.spec.landing_dir for n, e in endpoints.items()}, rejects_dir, fsync=fsync)
 
-    def refuse(request: Request, provider: str, source: str, received_at: datetime, exc: Rejected,
-               raw: bytes | None) -> JSONResponse:
+    def record(request: Request, provider: str, source: str, received_at: datetime, exc: Rejected,
+               raw: bytes | None) -> None:
         store.reject({
             "received_at": received_at.isoformat(), "source": source, "provider": provider,
             "status": exc.status, "reason": exc.reason, "delivery_id": exc.delivery_id,
@@ -137,8 +175,18 @@ def create_app(
             "body_bytes": None if raw is None else len(raw),
             "body_excerpt": None if raw is None else raw[:REJECT_EXCERPT_BYTES].decode("utf-8", "replace"),
         })
-        log.warning("refused %s delivery for source %r: %s %s", provider, source, exc.status, exc.reason)
-        return JSONResponse({"status": "rejected", "reason": exc.reason}, status_code=exc.status)
+
+    def refuse(request: Request, provider: str, source: str, received_at: datetime, exc: Rejected,
+               raw: bytes | None) -> JSONResponse:
+        record(request, provider, source, received_at, exc, raw)
+        if exc.status == CLIENT_CLOSED:  # the sender's problem, not ours: no traceback, one line
+            log.info("%r delivery for source %r cut off: %s", provider, source, exc.reason)
+        else:
+            log.warning("refused %r delivery for source %r: %s %s", provider, source, exc.status, exc.reason)
+        # After a 408 the rest of the body may still be on its way: close rather than parse it as a request.
+        headers = {"Connection": "close"} if exc.status == 408 else None
+        return JSONResponse({"status": "rejected", "reason": exc.reason}, status_code=exc.status,
+                            headers=headers)
 
     async def receive(request: Request) -> JSONResponse:
         received_at = datetime.now(UTC)
@@ -152,7 +200,7 @@ def create_app(
             if endpoint.spec.provider != provider:
                 raise Rejected(404, f"source {source!r} receives {endpoint.spec.provider} webhooks: "
                                     f"POST to /webhooks/{endpoint.spec.provider}/{source}")
-            raw = await read_body(request, endpoint.max_body_bytes)
+            raw = await read_body(request, endpoint.max_body_bytes, body_timeout)
             status = authenticate(provider, request.headers, raw, endpoint.secret, endpoint.spec.options)
             body = parse_json(raw, request.headers.get("content-type", ""))
             identity = identify(provider, request.headers, body, raw)
@@ -165,7 +213,9 @@ def create_app(
             body_raw=raw.decode("utf-8")))
         try:
             result = await store.put(source, Pending(identity.delivery_id, received_at, line))
-        except StoreError:
+        except StoreError as exc:  # already logged by the store
+            record(request, provider, source, received_at,
+                   Rejected(503, str(exc), identity.delivery_id, identity.event_type), raw)
             return JSONResponse({"status": "error", "reason": "delivery not stored; retry later"},
                                 status_code=503)
         return JSONResponse({"status": result, "delivery_id": identity.delivery_id})

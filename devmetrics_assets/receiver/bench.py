@@ -29,6 +29,7 @@ from typing import Any
 
 import uvicorn
 
+from devmetrics_assets.receiver.server import DEFAULT_HEADER_TIMEOUT, server_config
 from devmetrics_assets.sources.landing_files import day_files, iter_lines
 
 BENCH_SECRET = "bench-webhook-secret"
@@ -56,11 +57,18 @@ def wait_healthy(base_url: str, timeout: float = 30.0, process: subprocess.Popen
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Run `app` on a real uvicorn server on 127.0.0.1 in a background thread; yields its base URL."""
+def serve_in_thread(app: Any, port: int | None = None, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                    base: type[asyncio.Protocol] | None = None) -> Iterator[str]:
+    """Run `app` on a real uvicorn server on 127.0.0.1 in a background thread; yields its base URL.
+
+    Served the way the CLI serves it (server.server_config: head deadline, no WebSockets; `base` picks
+    uvicorn's protocol class, h11 or httptools). uvicorn's logging setup is skipped (`log_config=None`):
+    its records reach the root logger, so tests see them with caplog, and the test process's logging
+    is not reconfigured.
+    """
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port, header_timeout=header_timeout,
+                                          base=base, log_level="warning", access_log=False, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
@@ -78,11 +86,12 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
 
 @contextlib.contextmanager
 def serve_in_process(sources_file: Path, env: dict[str, str], port: int | None = None,
-                     log_path: Path | None = None) -> Iterator[str]:
-    """Run the documented command in a child process; yields its base URL, stops it by its own pid."""
+                     log_path: Path | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Run the documented command (plus `args`) in a child process; yields its base URL, stops it by its
+    own pid."""
     port = port or free_port()
     command = [sys.executable, "-m", "devmetrics_assets.receiver", "--sources", str(sources_file),
-               "--port", str(port), "--log-level", "warning"]
+               "--port", str(port), "--log-level", "warning", *args]
     with contextlib.ExitStack() as stack:
         output = stack.enter_context(open(log_path, "ab")) if log_path else subprocess.DEVNULL
         process = subprocess.Popen(command, env={**os.environ, **env}, stdout=output, stderr=output)

@@ -5,11 +5,16 @@ A tool that is not GitHub, GitLab or PagerDuty posts one JSON object per event t
 here before storing, so a sender learns at once, with a 400 naming every bad field, that a record
 could never count; accepted records land unchanged (`body_raw`) and the generic Silver parser reads them.
 Unknown extra fields are allowed and kept.
+
+Validation looks at top-level fields only (no recursion; `changes` is one flat list), and a bad value is
+quoted in the 400 shortened (`_quote`), so a huge or deeply nested value cannot blow up the answer, the
+log line or the rejects log.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +24,10 @@ EVENT_TYPES = ("deployment", "incident")
 # One vocabulary with the generic Silver parser: the status words it maps, and which of them are final.
 DEPLOYMENT_STATUSES = tuple(DEPLOY_STATES)
 CLOSED_INCIDENT_STATUSES = ("resolved", "closed")
+# How a bad value is quoted back: at most ~60 characters per string, 4 items per list, 2 levels.
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 2, 60, 60, 40
+_SHORT.maxlist = _SHORT.maxdict = 4
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 REPO_RE = re.compile(r"^[^/\s]+/[^\s]+$")
 
@@ -71,6 +80,11 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+def _quote(value: Any) -> str:
+    """`repr(value)`, shortened: the sender recognises its value, the answer stays small."""
+    return _SHORT.repr(value)
+
+
 def _problem(name: str, kind: str, value: Any, statuses: tuple[str, ...]) -> str | None:
     if kind == "id":
         ok = (isinstance(value, str) and value.strip() != "") or (
@@ -88,7 +102,7 @@ def _problem(name: str, kind: str, value: Any, statuses: tuple[str, ...]) -> str
             f"{name}: expected an ISO-8601 time with a UTC offset, e.g. 2025-03-04T10:15:02Z")
     if kind == "status":
         ok = isinstance(value, str) and value.strip().lower() in statuses
-        return None if ok else f"{name}: expected one of {list(statuses)}, got {value!r}"
+        return None if ok else f"{name}: expected one of {list(statuses)}, got {_quote(value)}"
     if kind == "changes":
         ok = isinstance(value, list) and all(
             (isinstance(c, str) and SHA_RE.match(c)) or (isinstance(c, dict) and bool(c.get("sha")))
@@ -103,7 +117,7 @@ def validate(body: Any) -> tuple[str | None, list[str]]:
         return None, ["body: expected a JSON object"]
     event_type = body.get("type")
     if event_type not in EVENT_TYPES:
-        return None, [f"type: expected one of {list(EVENT_TYPES)}, got {event_type!r}"]
+        return None, [f"type: expected one of {list(EVENT_TYPES)}, got {_quote(event_type)}"]
     fields = DEPLOYMENT_FIELDS if event_type == "deployment" else INCIDENT_FIELDS
     body = {**body, "repo": body.get("repo") or body.get("repository")}  # the parser's alias
     problems = []

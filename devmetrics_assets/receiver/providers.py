@@ -9,8 +9,15 @@
 - Generic: `X-Signature-256: sha256=<hex HMAC-SHA256>` or `Authorization: Bearer <secret>`
   (`options.generic_auth`: either | hmac | bearer); body validated by receiver/generic.py.
 
-Every comparison with a secret is constant-time (`hmac.compare_digest`). Headers are passed as a
-mapping with lower-case names (what ASGI servers give).
+Every comparison with a secret is constant-time (`hmac.compare_digest`) and compares BYTES: the
+header's bytes as they came over the wire (ASGI gives bytes; Starlette decodes them as latin-1, so
+encoding back to latin-1 restores them) against the secret's UTF-8 bytes. A header with non-ASCII
+bytes is then simply a mismatch (403), never a TypeError (compare_digest refuses non-ASCII `str`), and
+a non-ASCII token sent as UTF-8 matches. Headers are passed as a mapping with lower-case
+names (what ASGI servers give).
+
+Delivery ids longer than MAX_DELIVERY_ID_CHARS are refused: they key the landing index and no provider
+sends more than a few dozen characters.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 from devmetrics_assets.receiver import generic
 
 PROVIDERS = ("github", "gitlab", "pagerduty", "generic")
+MAX_DELIVERY_ID_CHARS = 1024
 # Headers worth keeping with a delivery. An allow-list, so a credential header (X-Gitlab-Token,
 # Authorization, cookies, a proxy's API key) can never reach the landing files or the rejects log.
 KEPT_HEADERS = frozenset({
@@ -57,12 +65,29 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS}
 
 
+def secret_bytes(secret: str) -> bytes:
+    """The secret's bytes: UTF-8, and an environment value that was not UTF-8 (os.environ decodes it
+    with surrogateescape) gets its original bytes back instead of raising."""
+    try:
+        return secret.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that did not come from os.environ
+        return secret.encode("utf-8", "surrogatepass")
+
+
+def wire_bytes(value: str) -> bytes:
+    """A header value's bytes as received (Starlette decodes header bytes as latin-1: lossless)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # not from an ASGI server: any str is still comparable, never an error
+        return value.encode("utf-8", "surrogatepass")
+
+
 def hmac_hex(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.new(secret_bytes(secret), body, hashlib.sha256).hexdigest()
 
 
 def _same(expected: str, given: str) -> bool:
-    return hmac.compare_digest(expected.encode("utf-8"), given.strip().encode("utf-8"))
+    return hmac.compare_digest(secret_bytes(expected), wire_bytes(given.strip()))
 
 
 def authenticate(provider: str, headers: Mapping[str, str], body: bytes, secret: str | None,
@@ -126,7 +151,19 @@ def _check_generic(headers: Mapping[str, str], secret: str, body: bytes, mode: s
 
 
 def identify(provider: str, headers: Mapping[str, str], body: Any, raw: bytes) -> Identity:
-    """Delivery id and event type (contracts §6), or Rejected 400 naming what is missing."""
+    """Delivery id and event type (contracts §6), or Rejected 400 naming what is missing or too long.
+
+    Looks at the top of the body only (no recursion), so any body bounded_json accepts is safe here.
+    """
+    identity = _identify(provider, headers, body, raw)
+    for what, value in (("delivery id", identity.delivery_id), ("event type", identity.event_type)):
+        if len(value) > MAX_DELIVERY_ID_CHARS:
+            raise Rejected(400, f"malformed: a {what} of {len(value)} characters; the limit is "
+                                f"{MAX_DELIVERY_ID_CHARS}")
+    return identity
+
+
+def _identify(provider: str, headers: Mapping[str, str], body: Any, raw: bytes) -> Identity:
     if not isinstance(body, dict):
         raise Rejected(400, "malformed: the body is JSON but not an object")
     if provider == "github":

@@ -16,7 +16,10 @@ The file layout, the envelope and the durable append itself are sources/landing_
 with the API pullers); this module adds the group commit and the delivery-id index.
 
 Refused requests go to `landing/_rejects/<YYYY-MM-DD>.jsonl` (without secrets: the caller passes
-allow-listed headers only); they are never loaded.
+allow-listed headers only); they are never loaded. So do deliveries answered 503 (not stored) and bodies
+cut off by a client that hung up (status 499) or did not finish in time (408): every request that was
+not acknowledged leaves a trace there. The log is JSON lines written with ensure_ascii=False: split it on
+"\n" only (str.splitlines() also splits on U+2028 and other characters kept raw inside strings).
 """
 
 from __future__ import annotations

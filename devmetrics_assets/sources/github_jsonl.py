@@ -4,7 +4,9 @@ One envelope per line: `received_at`, `delivery_id`, `headers` (with `X-GitHub-E
 `X-GitHub-Delivery`, `X-Hub-Signature-256`) and `body` (or `body_raw`, the exact bytes as text).
 Nothing here touches storage or Dagster: the result is a frame of Bronze rows and a frame of
 rejects that the caller quarantines. A line that cannot be used is never dropped: it becomes a
-reject with its reason and its `file:line` reference.
+reject with its reason and its `file:line` reference. Lines are read one by one (sources/lines.py), so
+bytes that are not UTF-8, an oversized line or JSON nested too deep reject that line only; received and
+event times outside the history floor and the allowed future skew are rejected (sources/time_bounds.py).
 """
 
 from __future__ import annotations
@@ -12,24 +14,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
+from devmetrics_assets.bounded_json import MAX_JSON_DEPTH, json_depth
+from devmetrics_assets.sources.lines import DAY_FILE, Line, iter_lines
+from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.storage import tables as T
 from devmetrics_assets.transforms.github_payloads import ANCHOR_PATHS, event_anchor_value, to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
 
 PROVIDER = "github"
-DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl$")
 
-# What a reader returns: the bronze_deliveries columns but load_seq, which storage assigns on append.
-BRONZE_COLUMNS = [c for c in T.BRONZE_COLUMNS if c != "load_seq"]
+# What a reader returns: the bronze_deliveries columns but load_seq, which storage assigns on append,
+# plus `record_ref` (file:line), which the Bronze asset uses to trace a row back and never stores.
+BRONZE_COLUMNS = [*(c for c in T.BRONZE_COLUMNS if c != "load_seq"), T.RECORD_REF]
 
 
 def body_bytes(envelope: dict) -> bytes:
@@ -46,30 +50,12 @@ def signature_for(secret: str, payload: bytes) -> str:
 
 
 def verify_signature(secret: str, payload: bytes, header_value: str | None) -> bool:
-    """Constant-time comparison, as GitHub recommends."""
-    if not header_value:
+    """Constant-time comparison, as GitHub recommends, of bytes: a header with non-ASCII text is simply
+    a mismatch (comparing `str`s would raise TypeError and fail the whole file)."""
+    if not isinstance(header_value, str) or not header_value:
         return False
-    return hmac.compare_digest(signature_for(secret, payload), header_value.strip())
-
-
-@dataclass(frozen=True)
-class Line:
-    path: Path
-    number: int
-    text: str
-
-    @property
-    def ref(self) -> str:
-        return f"file:{self.path.name}:{self.number}"
-
-
-def iter_lines(paths: Iterable[Path], start: date | None = None, end: date | None = None) -> Iterator[Line]:
-    """Yield the non-blank lines of the files `select_files` keeps for received days [start, end)."""
-    for path in select_files(paths, start, end):
-        with path.open("r", encoding="utf-8", errors="surrogateescape") as handle:
-            for number, text in enumerate(handle, start=1):
-                if text.strip():
-                    yield Line(path, number, text.rstrip("\n"))
+    given = header_value.strip().encode("utf-8", errors="surrogateescape")
+    return hmac.compare_digest(signature_for(secret, payload).encode("ascii"), given)
 
 
 def _to_utc(value: object) -> datetime | None:
@@ -104,21 +90,15 @@ def _header_sql(name: str) -> str:
     return f"json_extract_string(headers, '/' || {key})"
 
 
-# Lines come straight from the files (read_text keeps exact line numbers, blank lines included);
-# each envelope check in order gives the first failing reason (nothing is silently dropped).
+# One row per usable line (`lines_in`: ref, text; sources/lines.py read, decoded and bounded them); each
+# envelope check in order gives the first failing reason (nothing is silently dropped). Times without an
+# offset are UTC (the connection's time zone). An event time that cannot be represented is no anchor.
 PARSE_SQL = """
-WITH files AS (
-    SELECT filename, string_split(content, chr(10)) AS parts FROM read_text($files)
-), numbered AS (
-    SELECT filename, generate_subscripts(parts, 1) AS line, unnest(parts) AS text FROM files
-), lines AS (
-    SELECT 'file:' || parse_filename(filename) || ':' || line AS ref, rtrim(text, chr(13)) AS text
-    FROM numbered WHERE trim(text) <> ''
-), envelopes AS MATERIALIZED (
+WITH envelopes AS MATERIALIZED (
     SELECT ref, text, is_json,
            CASE WHEN is_json THEN json_type(text) END AS shape,
            CASE WHEN is_json AND json_type(text) = 'OBJECT' THEN json_transform(text, $envelope) END AS e
-    FROM (SELECT ref, text, json_valid(text) AS is_json FROM lines)
+    FROM (SELECT ref, text, json_valid(text) AS is_json FROM lines_in)
 ), fields AS (
     SELECT ref, text, is_json, shape,
            try_cast(e.received_at AS TIMESTAMPTZ) AS received_at,
@@ -134,50 +114,62 @@ WITH files AS (
            CASE WHEN body_raw IS NOT NULL THEN (CASE WHEN json_valid(body_raw) THEN json_type(body_raw) END)
                 ELSE json_type(body_json) END AS body_shape
     FROM fields
+), anchored AS (
+    SELECT *, try_cast(event_at_raw AS DOUBLE) AS epoch FROM (SELECT *, {anchor} AS event_at_raw FROM headed)
+), timed AS (
+    -- Epoch seconds (milliseconds tolerated) or ISO-8601, like github_payloads.to_utc.
+    SELECT * EXCLUDE (epoch),
+           CASE WHEN epoch IS NOT NULL
+                THEN try(to_timestamp(CASE WHEN abs(epoch) >= 1e11 THEN epoch / 1000 ELSE epoch END))
+                ELSE try_cast(event_at_raw AS TIMESTAMPTZ) END AS event_at,
+           received_at BETWEEN $earliest AND $latest AS received_ok
+    FROM anchored
 ), judged AS (
     SELECT *, CASE
         WHEN NOT is_json THEN 'line is not valid JSON'
         WHEN shape <> 'OBJECT' THEN 'line is JSON but not an object envelope'
         WHEN received_at IS NULL THEN 'received_at is missing or not a timestamp'
+        WHEN received_at < $earliest THEN 'received_at ' || strftime(received_at, '%Y-%m-%dT%H:%M:%SZ')
+             || ' is before the history floor ' || $floor_text || ' (DEVMETRICS_HISTORY_FLOOR)'
+        WHEN received_at > $latest THEN 'received_at ' || strftime(received_at, '%Y-%m-%dT%H:%M:%SZ')
+             || ' is more than ' || $skew_text || ' h in the future (DEVMETRICS_FUTURE_SKEW_HOURS)'
         WHEN headers IS NULL OR json_type(headers) <> 'OBJECT' THEN 'headers is missing or not an object'
         WHEN delivery_id IS NULL OR delivery_id = '' OR event_type IS NULL OR event_type = ''
             THEN 'delivery id (delivery_id / X-GitHub-Delivery) or X-GitHub-Event is missing'
         WHEN body_raw IS NOT NULL AND body_shape IS NULL THEN 'body_raw is not valid JSON'
         WHEN body_shape IS DISTINCT FROM 'OBJECT' THEN 'body is missing or not a JSON object'
+        WHEN event_at < $earliest THEN 'event time ' || strftime(event_at, '%Y-%m-%dT%H:%M:%SZ')
+             || ' is before the history floor ' || $floor_text || ' (DEVMETRICS_HISTORY_FLOOR)'
+        WHEN event_at > $latest THEN 'event time ' || strftime(event_at, '%Y-%m-%dT%H:%M:%SZ')
+             || ' is more than ' || $skew_text || ' h in the future (DEVMETRICS_FUTURE_SKEW_HOURS)'
         WHEN $check_signature AND (signature IS NULL OR signature = '')
             THEN 'unsigned delivery: X-Hub-Signature-256 missing while a secret is set'
         WHEN $check_signature AND signature <> 'sha256=' ||
              sha256(unhex($opad) || unhex(sha256(unhex($ipad) || encode(body))))
             THEN 'signature mismatch'
         END AS reason
-    FROM headed
-    WHERE received_at IS NULL
-       OR (received_at >= coalesce($start, received_at)
-           AND received_at < coalesce($end, received_at + INTERVAL 1 DAY))
+    FROM timed
 )
-SELECT ref, reason, received_at, delivery_id, event_type,
-       CASE WHEN reason IS NOT NULL THEN text END AS text,
+SELECT ref, reason, CASE WHEN received_ok THEN received_at END AS received_at, delivery_id, event_type,
+       -- The line is kept for rejects, and for body_raw bodies: their nesting is checked in Python.
+       CASE WHEN reason IS NOT NULL OR body_raw IS NOT NULL THEN text END AS text,
        CASE WHEN reason IS NOT NULL THEN signature END AS signature_header,
        CASE WHEN reason IS NULL THEN headers::VARCHAR END AS headers,
        CASE WHEN reason IS NULL THEN body END AS body,
        CASE WHEN reason IS NULL THEN sha256(body) END AS payload_sha256,
-       CASE WHEN reason IS NULL THEN {anchor} END AS event_at_raw
+       CASE WHEN reason IS NULL THEN event_at END AS event_at
 FROM judged
-"""
-# Anchor text → TIMESTAMPTZ like github_payloads.to_utc: epoch seconds (milliseconds tolerated) or ISO-8601.
-ANCHOR_TIME_SQL = """
-SELECT * EXCLUDE (epoch),
-       CASE WHEN epoch IS NOT NULL
-            THEN to_timestamp(CASE WHEN abs(epoch) >= 1e11 THEN epoch / 1000 ELSE epoch END)
-            ELSE try_cast(event_at_raw AS TIMESTAMPTZ) END AS event_at
-FROM (SELECT *, try_cast(event_at_raw AS DOUBLE) AS epoch FROM judged_rows)
+-- Lines without a usable received time are reported in every window: they have no day of their own.
+WHERE received_at IS NULL OR NOT received_ok
+   OR (received_at >= coalesce($start, received_at)
+       AND received_at < coalesce($end, received_at + INTERVAL 1 DAY))
 """
 ENVELOPE = (
     '{"received_at": "VARCHAR", "delivery_id": "VARCHAR", "headers": "JSON", "body": "JSON", '
     '"body_raw": "VARCHAR"}'
 )
 JUDGED_COLUMNS = ["ref", "reason", "received_at", "delivery_id", "event_type", "text", "signature_header",
-                  "headers", "body", "payload_sha256", "event_at_raw", "event_at"]
+                  "headers", "body", "payload_sha256", "event_at"]
 
 MISMATCH = (
     "signature mismatch: X-Hub-Signature-256 does not verify with the configured secret "
@@ -185,23 +177,25 @@ MISMATCH = (
 )
 
 
-def _recheck_mismatches(judged: pd.DataFrame, secret: str) -> pd.DataFrame:
+def _recheck_mismatches(judged: pd.DataFrame, secret: str, bounds: TimeBounds) -> pd.DataFrame:
     """SQL re-serialises `body`; where its bytes could differ from the recorded ones, Python decides.
 
     Only the few rows SQL rejected as mismatched are re-read, with the exact contract bytes.
     """
     mismatched = judged.index[judged["reason"] == "signature mismatch"]
     for index in mismatched:
-        envelope = json.loads(judged.at[index, "text"])
+        envelope = json.loads(judged.at[index, "text"])  # depth-bounded by sources/lines.py
         payload = body_bytes(envelope)
         if verify_signature(secret, payload, judged.at[index, "signature_header"]):
             body = json.loads(payload)
-            judged.at[index, "reason"] = None
-            judged.at[index, "body"] = payload.decode("utf-8")
-            judged.at[index, "payload_sha256"] = hashlib.sha256(payload).hexdigest()
-            judged.at[index, "headers"] = json.dumps(envelope["headers"])
-            anchor = event_anchor_value(judged.at[index, "event_type"], body)
-            judged.at[index, "event_at"] = to_utc([anchor])[0].iloc[0]
+            event_at = to_utc([event_anchor_value(judged.at[index, "event_type"], body)])[0]
+            problem = bounds.reasons("event time", event_at).iloc[0]
+            judged.at[index, "reason"] = problem
+            if problem is None:
+                judged.at[index, "body"] = payload.decode("utf-8")
+                judged.at[index, "payload_sha256"] = hashlib.sha256(payload).hexdigest()
+                judged.at[index, "headers"] = json.dumps(envelope["headers"])
+                judged.at[index, "event_at"] = event_at.iloc[0]
         else:
             judged.at[index, "reason"] = MISMATCH
     return judged
@@ -229,33 +223,88 @@ def parse_deliveries(
     load_batch_id: str,
     received_start: datetime | None = None,
     received_end: datetime | None = None,
+    bounds: TimeBounds | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Turn the envelope lines of these files into (bronze rows, rejects), in one DuckDB pass.
+    """Turn the envelope lines of these files into (bronze rows, rejects).
 
     Only deliveries received in [received_start, received_end) are returned (the Bronze partition
     window); rejects are returned for every unusable line read, since their day may be unknown.
     With a `secret`, a delivery whose signature is missing or wrong is rejected, never loaded.
+    `bounds` limits received and event times (default: only what a timestamp can represent).
     """
+    return parse_lines(iter_lines(paths), source=source, secret=secret, load_batch_id=load_batch_id,
+                       received_start=received_start, received_end=received_end, bounds=bounds)
+
+
+def parse_lines(
+    lines: Iterable[Line],
+    *,
+    source: str,
+    secret: str | None,
+    load_batch_id: str,
+    received_start: datetime | None = None,
+    received_end: datetime | None = None,
+    bounds: TimeBounds | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`parse_deliveries` for lines already read: unreadable ones are rejected here, the rest are judged
+    in one DuckDB pass over an Arrow table of (ref, text)."""
+    bounds = bounds or TimeBounds.unbounded()
+    unreadable: list[Line] = []
+    refs: list[str] = []
+    texts: list[str] = []
+    for line in lines:
+        if line.problem is not None:
+            unreadable.append(line)
+        else:
+            refs.append(line.ref)
+            texts.append(line.text)
     ipad, opad = _hmac_pads(secret) if secret is not None else ("", "")
     sql = PARSE_SQL.format(
         delivery_header=_header_sql("X-GitHub-Delivery"), event_header=_header_sql("X-GitHub-Event"),
         signature_header=_header_sql("X-Hub-Signature-256"), anchor=_anchor_sql(),
     )
     params = {
-        "files": [str(p) for p in paths], "envelope": ENVELOPE, "check_signature": secret is not None,
-        "ipad": ipad, "opad": opad,
+        "envelope": ENVELOPE, "check_signature": secret is not None, "ipad": ipad, "opad": opad,
         "start": _to_utc(received_start) if received_start is not None else None,
         "end": _to_utc(received_end) if received_end is not None else None,
+        **bounds.sql_params(),
     }
-    if not paths:
+    if not texts:
         judged = pd.DataFrame(columns=JUDGED_COLUMNS)
     else:
         with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("lines_in", pa.table({"ref": refs, "text": texts}))
             con.execute(f"CREATE TEMP TABLE judged_rows AS {sql}", params)
-            judged = con.sql(ANCHOR_TIME_SQL).to_arrow_table().to_pandas()
+            judged = con.sql("SELECT * FROM judged_rows").to_arrow_table().to_pandas()
     if secret is not None:
-        judged = _recheck_mismatches(judged, secret)
-    return _split(judged, source=source, secret=secret, load_batch_id=load_batch_id)
+        judged = _recheck_mismatches(judged, secret, bounds)
+    judged = _reject_deep_bodies(judged)
+    bronze, rejects = _split(judged, source=source, secret=secret, load_batch_id=load_batch_id)
+    if unreadable:
+        rejects = pd.concat([unreadable_rejects(unreadable, source), rejects], ignore_index=True)
+    return bronze, rejects
+
+
+def _reject_deep_bodies(judged: pd.DataFrame) -> pd.DataFrame:
+    """A `body_raw` is JSON inside a string, so the line's depth check did not see its nesting: check it
+    here, before anything downstream parses it (the Silver parsers recurse once per level)."""
+    usable = judged["reason"].isna() & judged["text"].notna()
+    for index in judged.index[usable.to_numpy(dtype=bool)]:
+        depth = json_depth(judged.at[index, "body"], MAX_JSON_DEPTH)
+        if depth > MAX_JSON_DEPTH:
+            judged.at[index, "reason"] = f"body_raw nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}"
+    return judged
+
+
+def unreadable_rejects(lines: Sequence[Line], source: str) -> pd.DataFrame:
+    """Rejects for lines that could not even be read (their received day is unknown)."""
+    frame = pd.DataFrame({
+        "source": source, "record_ref": [line.ref for line in lines], "partition_day": pd.NaT,
+        "reason": [line.problem for line in lines], "record": [line.text for line in lines],
+    }, columns=REJECT_COLUMNS)
+    frame["partition_day"] = frame["partition_day"].astype("datetime64[us]")
+    return frame
 
 
 def _split(judged: pd.DataFrame, *, source: str, secret: str | None, load_batch_id: str):
@@ -290,5 +339,6 @@ def _split(judged: pd.DataFrame, *, source: str, secret: str | None, load_batch_
         "signature_status": "verified" if secret is not None else "unchecked",
         "load_batch_id": load_batch_id,
         "loaded_at": pd.Timestamp.now(tz="UTC").as_unit("us"),
+        T.RECORD_REF: good["ref"].astype("str"),
     }, columns=BRONZE_COLUMNS)
     return bronze, rejects

@@ -12,15 +12,26 @@ lines) is landing_files.py's, shared with the writers.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from devmetrics_assets import bounded_json
 from devmetrics_assets.sources.github_jsonl import BRONZE_COLUMNS
-from devmetrics_assets.sources.landing_files import LandingLine, day_files, iter_lines, window_days
+from devmetrics_assets.sources.landing_files import (
+    LandingLine,
+    day_files,
+    import_files,
+    iter_lines,
+    window_days,
+)
+from devmetrics_assets.sources.recorded import as_landing, is_recorded
+from devmetrics_assets.sources.time_bounds import TimeBounds
+from devmetrics_assets.storage.tables import RECORD_REF
 from devmetrics_assets.transforms.anchors import anchor_value
 from devmetrics_assets.transforms.github_payloads import to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
@@ -39,18 +50,29 @@ def parse_landing(
     load_batch_id: str,
     received_start: datetime | None = None,
     received_end: datetime | None = None,
+    bounds: TimeBounds | None = None,
+    secret: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn envelope lines into (Bronze rows, rejects).
 
+    Landing envelopes carry the signature verdict of the receiver or puller that wrote them; a recorded
+    delivery (sources/recorded.py) is verified here with `secret` (None: stored `unchecked`).
+
     Only deliveries received in [received_start, received_end) are returned (the Bronze partition
-    window). Timestamps (received_at and the event anchors) are parsed for all lines at once.
+    window). Timestamps (received_at and the event anchors) are parsed for all lines at once; those
+    outside `bounds` are rejected. A line sources/lines.py could not read is rejected with its problem.
     """
+    bounds = bounds or TimeBounds.unbounded()
     loaded_at = pd.Timestamp.now(tz="UTC")
     rejects: list[dict] = []
     kept: list[tuple[LandingLine, dict]] = []
     for line in lines:
+        if line.problem is not None:
+            rejects.append(_reject(source, line, line.problem))
+            continue
         try:
-            envelope = json.loads(line.text)
+            envelope = json.loads(line.text)  # depth-bounded by sources/lines.py
         except json.JSONDecodeError as exc:
             rejects.append(_reject(source, line, f"line is not valid JSON: {exc.msg} at column {exc.colno}"))
             continue
@@ -60,9 +82,13 @@ def parse_landing(
         kept.append((line, envelope))
 
     received = to_utc([envelope.get("received_at") for _, envelope in kept])[0]
+    time_problems = bounds.reasons("received_at", received)
     in_window = received.notna().to_numpy(dtype=bool).copy()
     for i in (~in_window).nonzero()[0]:
         rejects.append(_reject(source, kept[i][0], "received_at is missing or not a timestamp"))
+    for i in time_problems.notna().to_numpy(dtype=bool).nonzero()[0]:
+        rejects.append(_reject(source, kept[i][0], time_problems.iloc[i]))
+        in_window[i] = False
     if received_start is not None:
         in_window &= (received >= _utc(received_start)).fillna(False).to_numpy(dtype=bool)
     if received_end is not None:
@@ -72,17 +98,35 @@ def parse_landing(
     positions: list[int] = []
     for i in in_window.nonzero()[0]:
         line, envelope = kept[i]
+        if is_recorded(envelope):
+            envelope, reason = as_landing(envelope, provider, secret, options)
+            if reason is not None:
+                rejects.append(_reject(source, line, reason, received.iloc[i].tz_convert(None).floor("D")))
+                continue
         row, reason = _row(envelope, source, provider)
         if reason is not None:
             rejects.append(_reject(source, line, reason, received.iloc[i].tz_convert(None).floor("D")))
             continue
+        row[RECORD_REF] = line.ref
         rows.append(row)
         positions.append(i)
     bronze = pd.DataFrame(rows, columns=BRONZE_COLUMNS)
     bronze["received_at"] = received.iloc[positions].reset_index(drop=True)
     bronze["load_batch_id"] = load_batch_id
     bronze["loaded_at"] = loaded_at
-    return bronze_frame(bronze), rejects_frame(rejects)
+    bronze = bronze_frame(bronze)
+    return _reject_event_times(bronze, rejects, kept, positions, bounds, source)
+
+
+def _reject_event_times(bronze: pd.DataFrame, rejects: list[dict], kept: list, positions: list[int],
+                        bounds: TimeBounds, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows whose event time (anchor) is outside the bounds become rejects of their received day."""
+    problems = bounds.reasons("event time", bronze["event_at"])
+    bad = problems.notna().to_numpy(dtype=bool)
+    for i in bad.nonzero()[0]:
+        line = kept[positions[i]][0]
+        rejects.append(_reject(source, line, problems.iloc[i], bronze["received_day"].iloc[i]))
+    return bronze[~bad].reset_index(drop=True), rejects_frame(rejects)
 
 
 def _utc(value: datetime) -> pd.Timestamp:
@@ -110,7 +154,9 @@ def _row(envelope: dict, source: str, provider: str) -> tuple[dict, str | None]:
     if not isinstance(raw, str):
         return {}, "body_raw is missing or not text"
     try:
-        body = json.loads(raw)
+        body = bounded_json.loads(raw, what="body_raw")
+    except bounded_json.JsonTooDeepError as exc:
+        return {}, str(exc)
     except json.JSONDecodeError:
         return {}, "body_raw is not valid JSON"
     if not isinstance(body, dict):
@@ -156,11 +202,14 @@ def rejects_frame(rejects: list[dict]) -> pd.DataFrame:
 
 
 def read_landing_jsonl(
-    spec: SourceSpec, *, start: datetime, end: datetime, secret: str | None, load_batch_id: str
+    spec: SourceSpec, *, start: datetime, end: datetime, secret: str | None, load_batch_id: str,
+    bounds: TimeBounds | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Landing envelopes of `spec` received in [start, end). `secret` is unused: the receiver (or the
-    puller) already decided `signature_status` before writing the line."""
-    del secret
-    lines = iter_lines(day_files(spec.landing_dir, *window_days(start, end)))
-    return parse_landing(lines, source=spec.name, provider=spec.provider, load_batch_id=load_batch_id,
-                         received_start=start, received_end=end)
+    """Deliveries of `spec` received in [start, end): the day files the receiver (or a puller) wrote, whose
+    last line may still be being written, and the recorded files `devmetrics load` copied in, read whole.
+    `secret` verifies recorded deliveries; landing envelopes carry their own verdict."""
+    days = iter_lines(day_files(spec.landing_dir, *window_days(start, end)), partial_last=False)
+    imports = iter_lines(import_files(spec.landing_dir))
+    return parse_landing(itertools.chain(days, imports), source=spec.name, provider=spec.provider,
+                         load_batch_id=load_batch_id, received_start=start, received_end=end, bounds=bounds,
+                         secret=secret, options=spec.options)

@@ -13,20 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-# One line-and-position type for every landing/recorded-delivery reader (its `ref` is `file:<name>:<n>`).
-from devmetrics_assets.sources.github_jsonl import DAY_FILE
-from devmetrics_assets.sources.github_jsonl import Line as LandingLine
+# One line reader and line type for every landing/recorded-delivery reader (sources/lines.py).
+from devmetrics_assets.sources.lines import DAY_FILE, iter_lines
+from devmetrics_assets.sources.lines import Line as LandingLine
 
 log = logging.getLogger("devmetrics.landing")
 
 __all__ = [
     "DAY_FILE", "DayFileWriter", "LandingLine", "day_file", "day_file_name", "day_files", "encode_line",
-    "envelope", "iter_lines", "received_text", "window_days",
+    "envelope", "import_files", "iter_lines", "received_text", "window_days",
 ]
 
 
@@ -57,6 +57,12 @@ def day_files(folder: Path, start: date | None = None, end: date | None = None) 
         if (start is None or day >= start) and (end is None or day < end):
             picked.append(path)
     return picked
+
+
+def import_files(folder: Path) -> list[Path]:
+    """Recorded files `devmetrics load` copied in (`import-<digest>.jsonl`): read whole on every run,
+    since one file may hold any received days."""
+    return sorted(folder.glob("import-*.jsonl")) if folder.exists() else []
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -195,22 +201,3 @@ class DayFileWriter:
     def close(self) -> None:
         for name in list(self._fds):
             self._close(name)
-
-
-# ---------------------------------------------------------------------------------------- reading
-def iter_lines(paths: Iterable[Path], *, partial_last: bool = False,
-               errors: str = "surrogateescape") -> Iterator[LandingLine]:
-    """Non-blank lines of `paths`, numbered from 1 in the file (blank lines counted), without their newline.
-
-    Writers append whole lines ending in a newline, so by default a last line without one is still being
-    written and is left for the next run instead of being rejected. `partial_last=True` yields it too
-    (a reader that must report a crash's torn line itself). `errors` is how undecodable bytes are read.
-    """
-    for path in paths:
-        data = path.read_bytes()
-        if not partial_last:
-            data = data[:data.rfind(b"\n") + 1]
-        for number, raw in enumerate(data.split(b"\n"), start=1):
-            text = raw.decode("utf-8", errors=errors)
-            if text.strip():
-                yield LandingLine(path, number, text)

@@ -58,8 +58,10 @@ def shared_client(uri: str) -> MongoClient:
     key = (os.getpid(), uri)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            _CLIENTS[key] = MongoClient(uri, tz_aware=False, appname="devmetrics",
-                                        serverSelectionTimeoutMS=10_000)
+            # A keyword overrides the URI's option, so the 10 s default applies only when the URI sets none.
+            options = uri.partition("?")[2].lower()
+            timeout = {} if "serverselectiontimeoutms=" in options else {"serverSelectionTimeoutMS": 10_000}
+            _CLIENTS[key] = MongoClient(uri, tz_aware=False, appname="devmetrics", **timeout)
         return _CLIENTS[key]
 
 
@@ -123,7 +125,7 @@ class MongoWarehouse(MongoReads):
         if self._key in _READY:
             return
         existing = set(self.db.list_collection_names())
-        for name in (T.BRONZE_TABLE, T.QUARANTINE_TABLE, HEADS, WRITES, COUNTERS):
+        for name in (T.BRONZE_TABLE, T.QUARANTINE_TABLE, T.PENDING_TABLE, HEADS, WRITES, COUNTERS):
             if name not in existing:
                 try:
                     self.db.create_collection(name)
@@ -294,12 +296,23 @@ class MongoWarehouse(MongoReads):
         frame = B.drop_stored(coll, B.bronze_frame(rows), self.chunk_size)
         if frame.empty:
             return 0
+        # Pending work is written ahead of the deliveries (an append is not one transaction here): a crash
+        # in between leaves a pending day whose refresh finds nothing new, never new rows nobody refreshes.
+        B.record_pending(self.db[T.PENDING_TABLE], frame, _now())
         counter = self.db[COUNTERS].find_one_and_update(
             {"_id": SEQ_COUNTER}, {"$inc": {"seq": len(frame)}}, upsert=True,
             return_document=ReturnDocument.AFTER)
         first = int(counter["seq"]) - len(frame) + 1
         frame["load_seq"] = range(first, first + len(frame))
         return B.insert_new(coll, C.encode_frame(frame, T.BRONZE_COLUMNS), self.chunk_size)
+
+    def clear_pending(self, done: pd.DataFrame) -> int:
+        """Remove these (load_batch_id, source, event_day) rows from the pending-work ledger."""
+        if done.empty:
+            return 0
+        keys = done[["load_batch_id", "source", "event_day"]].itertuples(index=False)
+        ids = [B.pending_id(b, s, d) for b, s, d in keys]
+        return int(self.db[T.PENDING_TABLE].delete_many({"_id": {"$in": ids}}).deleted_count)
 
     # ---- quarantine --------------------------------------------------------------------------
     def upsert_quarantine(

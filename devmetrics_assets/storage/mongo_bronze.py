@@ -89,6 +89,21 @@ def drop_stored(coll: Collection, frame: pd.DataFrame, chunk: int) -> pd.DataFra
     return frame[~keys.isin(stored)].reset_index(drop=True)
 
 
+def pending_id(load_batch_id: str, source: str, day: object) -> str:
+    return f"{load_batch_id}|{source}|{pd.Timestamp(day):%Y-%m-%d}"
+
+
+def record_pending(coll: Collection, frame: pd.DataFrame, now: Any) -> None:
+    """Upsert the (batch, source, event day) rows of the deliveries about to be inserted."""
+    keys = frame[["load_batch_id", "source", "event_day"]].drop_duplicates()
+    ops = [UpdateOne({"_id": pending_id(b, s, d)},
+                     {"$setOnInsert": {"load_batch_id": b, "source": s, "recorded_at": now,
+                                       "event_day": pd.Timestamp(d).to_pydatetime()}}, upsert=True)
+           for b, s, d in keys.itertuples(index=False)]
+    if ops:
+        coll.bulk_write(ops, ordered=False)
+
+
 def insert_new(coll: Collection, docs: list[dict[str, Any]], chunk: int) -> int:
     """insert_many by chunks; a concurrent writer's duplicates are skipped, not errors."""
     inserted = 0

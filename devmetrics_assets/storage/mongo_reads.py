@@ -23,6 +23,7 @@ from devmetrics_assets.storage import mongo_versions as V
 from devmetrics_assets.storage import tables as T
 from devmetrics_assets.storage.frames import TimeLike, naive_utc, window_text
 from devmetrics_assets.storage.warehouse import BRONZE_READ_COLUMNS, NothingMaterializedError
+from devmetrics_assets.storage.warehouse_bronze import PENDING_DTYPES, empty_pending
 
 HEADS = "_tables"  # one head document per Silver/Gold table: schema + visible segments
 
@@ -139,6 +140,31 @@ class MongoReads:
             raise NothingMaterializedError.for_table(self.location, T.BRONZE_TABLE)
         days = self.db[T.BRONZE_TABLE].distinct("event_day", {"load_batch_id": load_batch_id})
         return sorted({pd.Timestamp(d).date() for d in days})
+
+    def stored_payload_hashes(self, source: str, delivery_ids: Sequence[str]) -> dict[str, str]:
+        """delivery id -> payload_sha256 of the stored deliveries of `source` among `delivery_ids`."""
+        found = self.db[T.BRONZE_TABLE].find({"source": source, "delivery_id": {"$in": list(delivery_ids)}},
+                                             {"_id": 0, "delivery_id": 1, "payload_sha256": 1})
+        return {d["delivery_id"]: d["payload_sha256"] for d in found}
+
+    def was_verified(self, source: str) -> bool:
+        """Whether `source` ever had a signature checked (a verified delivery, or one quarantined because
+        its signature was missing or wrong)."""
+        if self.db[T.BRONZE_TABLE].find_one({"source": source, "signature_status": "verified"}, {"_id": 1}):
+            return True
+        prefixes = "|".join(T.SIGNATURE_REASON_PREFIXES)
+        query = {"source": source, "layer": "bronze", "reason": {"$regex": f"^({prefixes})"}}
+        return self.db[T.QUARANTINE_TABLE].find_one(query, {"_id": 1}) is not None
+
+    def pending_event_days(self) -> pd.DataFrame:
+        """The pending-work ledger: (source, load_batch_id, event_day, recorded_at), oldest first."""
+        docs = list(self.db[T.PENDING_TABLE].find({}, {"_id": 0}))
+        if not docs:
+            return empty_pending()
+        frame = pd.DataFrame(docs)[list(PENDING_DTYPES)]
+        frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True).astype("datetime64[us, UTC]")
+        frame["event_day"] = pd.to_datetime(frame["event_day"]).astype("datetime64[us]")
+        return frame.sort_values(["recorded_at", "event_day"], kind="stable").reset_index(drop=True)
 
     def table_exists(self, table: str) -> bool:
         T.check_identifier(table, "table")

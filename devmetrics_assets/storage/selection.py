@@ -50,6 +50,35 @@ def open_storage(settings: Settings | None = None, environ: Mapping[str, str] | 
     return Warehouse((settings or Settings.from_env()).warehouse_path)
 
 
+class StorageUnreachableError(RuntimeError):
+    """The configured warehouse cannot be reached; the message says which setting to fix."""
+
+
+def check_reachable(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """Fail fast, in one line, when the configured warehouse cannot be used (before anything is written)."""
+    env = os.environ if environ is None else environ
+    if storage_kind(env) == MONGODB:
+        from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
+
+        from devmetrics_assets.storage.mongo import shared_client
+        from devmetrics_assets.storage.mongo_guards import redact_uri
+
+        uri = env[MONGODB_URI_ENV].strip()
+        try:
+            shared_client(uri).admin.command("ping")
+        except (InvalidURI, ConfigurationError, ValueError) as exc:
+            raise StorageUnreachableError(f"{MONGODB_URI_ENV} is not a valid MongoDB URI: {exc}") from None
+        except PyMongoError as exc:
+            reason = str(exc).split(",")[0].split("\n")[0][:200]
+            raise StorageUnreachableError(
+                f"{MONGODB_URI_ENV}: cannot reach {redact_uri(uri)} ({type(exc).__name__}: {reason}); check "
+                "the host, port and credentials, or unset MONGODB_URI to use the DuckDB file") from None
+        return
+    folder = (settings or Settings.from_env()).warehouse_path.parent
+    if folder.exists() and not os.access(folder, os.W_OK):
+        raise StorageUnreachableError(f"DEVMETRICS_WAREHOUSE: folder {folder} is not writable")
+
+
 def describe_storage(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> str:
     """Where the warehouse is, without credentials (for CLI and log messages)."""
     env = os.environ if environ is None else environ

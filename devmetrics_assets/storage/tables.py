@@ -55,6 +55,9 @@ BRONZE_REQUIRED = (
     "load_batch_id",
 )
 SIGNATURE_STATUSES = ("verified", "unchecked")
+# Readers add where a row was read (`file:<name>:<line>`), so the Bronze asset can trace a row back to
+# its line (conflicts, quarantined forgeries); Bronze writers accept the column and never store it.
+RECORD_REF = "record_ref"
 
 BRONZE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {BRONZE_TABLE} (
@@ -107,8 +110,31 @@ CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
 )
 """
 
-FIXED_TABLES = (BRONZE_TABLE, QUARANTINE_TABLE)
-SCHEMA_DDL = (BRONZE_DDL, QUARANTINE_DDL)
+# Durable pending work: the event days each Bronze load batch changed, written in the same transaction as
+# the deliveries (docs/trust.md "Pending work"). A row is cleared once Silver and every Gold grain of its
+# day were materialised after it was recorded, so a load that dies half-way is finished by the next one.
+PENDING_TABLE = "pending_event_days"
+PENDING_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR",
+    "load_batch_id": "VARCHAR",
+    "event_day": "DATE",
+    "recorded_at": "TIMESTAMPTZ",
+}
+PENDING_DDL = f"""
+CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (
+    source VARCHAR NOT NULL,
+    load_batch_id VARCHAR NOT NULL,
+    event_day DATE NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (load_batch_id, source, event_day)
+)
+"""
+
+FIXED_TABLES = (BRONZE_TABLE, QUARANTINE_TABLE, PENDING_TABLE)
+SCHEMA_DDL = (BRONZE_DDL, QUARANTINE_DDL, PENDING_DDL)
+# Quarantine reasons that mean "a signature was checked and failed": a source with such rows, or with
+# verified Bronze rows, has been verified before and is never silently loaded unverified again.
+SIGNATURE_REASON_PREFIXES = ("signature mismatch", "unsigned", "forged")
 
 # Silver/Gold columns remember the pandas dtype they were written with in a DuckDB column comment,
 # so integers and booleans come back nullable or not as written (DuckDB alone decides by the data).
@@ -230,7 +256,7 @@ def normalise_frame(df: pd.DataFrame, types: list[str], hints: dict[str, str] | 
 
 def check_bronze_rows(rows: pd.DataFrame) -> None:
     """Bronze rows name only Bronze columns, supply the required ones, and carry JSON as text."""
-    unknown = sorted(set(rows.columns) - set(BRONZE_COLUMNS))
+    unknown = sorted(set(rows.columns) - set(BRONZE_COLUMNS) - {RECORD_REF})
     missing = [c for c in BRONZE_REQUIRED if c not in rows.columns]
     if unknown or missing:
         raise ValueError(f"bronze rows: unknown columns {unknown}, missing columns {missing}")

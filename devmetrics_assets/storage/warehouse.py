@@ -35,6 +35,7 @@ from devmetrics_assets.storage.frames import (
 )
 from devmetrics_assets.storage.retry import full_jitter
 from devmetrics_assets.storage.transaction import transaction
+from devmetrics_assets.storage.warehouse_bronze import BronzeBookkeeping
 
 # What Silver reads from Bronze (the payload and its keys; not the ingestion bookkeeping).
 BRONZE_READ_COLUMNS = ["source", "provider", "delivery_id", "event_type", "received_at", "event_day", "body",
@@ -67,8 +68,11 @@ def _is_lock_error(exc: Exception) -> bool:
     )
 
 
-class Warehouse:
-    """One DuckDB file. Cheap to construct; holds no connection between calls."""
+class Warehouse(BronzeBookkeeping):
+    """One DuckDB file. Cheap to construct; holds no connection between calls.
+
+    The Bronze bookkeeping reads and the pending-work ledger are the `BronzeBookkeeping` mixin
+    (storage/warehouse_bronze.py)."""
 
     def __init__(
         self,
@@ -182,21 +186,21 @@ class Warehouse:
         """Append deliveries not yet stored; returns how many were inserted (0 for a replay).
 
         Duplicates inside `rows` keep the earliest received_at. load_seq continues the table's
-        sequence in received order so downstream can read "everything after N".
+        sequence in received order so downstream can read "everything after N". The event days of the
+        inserted rows are recorded as pending work in the same transaction (tables.PENDING_TABLE).
         """
         T.check_bronze_rows(rows)
         self.ensure_schema()
         if rows.empty:
             return 0
-        frame = rows.drop(columns=["load_seq"], errors="ignore").assign(_ord=range(len(rows)))
+        frame = rows.drop(columns=["load_seq", T.RECORD_REF], errors="ignore").assign(_ord=range(len(rows)))
         select = T.bronze_select_sql(set(frame.columns))
         with self._transaction() as con:
             view = S.register(con, frame)
+            before = con.execute(f"SELECT coalesce(max(load_seq), 0) FROM {T.BRONZE_TABLE}").fetchone()[0]
             sql = f"""
                 INSERT INTO {T.BRONZE_TABLE} BY NAME
-                SELECT * EXCLUDE (_ord, _rn),
-                       (SELECT coalesce(max(load_seq), 0) FROM {T.BRONZE_TABLE})
-                         + row_number() OVER (ORDER BY received_at, _ord) AS load_seq
+                SELECT * EXCLUDE (_ord, _rn), ? + row_number() OVER (ORDER BY received_at, _ord) AS load_seq
                 FROM (
                     SELECT *, row_number() OVER (PARTITION BY source, delivery_id
                                                  ORDER BY received_at, _ord) AS _rn
@@ -206,7 +210,14 @@ class Warehouse:
                     SELECT 1 FROM {T.BRONZE_TABLE} b
                     WHERE b.source = ranked.source AND b.delivery_id = ranked.delivery_id)
             """
-            return int(con.execute(sql).fetchone()[0])
+            inserted = int(con.execute(sql, [before]).fetchone()[0])
+            if inserted:
+                con.execute(
+                    f"INSERT INTO {T.PENDING_TABLE} SELECT DISTINCT source, load_batch_id, event_day, "
+                    f"current_timestamp FROM {T.BRONZE_TABLE} WHERE load_seq > ? ON CONFLICT DO NOTHING",
+                    [before],
+                )
+            return inserted
 
     def upsert_quarantine(
         self,

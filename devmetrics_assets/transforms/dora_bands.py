@@ -6,6 +6,11 @@ clusters of the 2023 Accelerate State of DevOps Report (`BANDS_SOURCE`). That ta
 ranges per cluster and is not monotonic (its low cluster repeats the medium ranges for deployment frequency
 and lead time, and leaves gaps between ranges); docs/metrics.md explains how the ranges became cut-offs.
 A null metric gives a null band.
+
+Deployment frequency follows DORA's reading as Four Keys and Apache DevLake compute it: how many DAYS
+per week have a deployment, as a median over weeks, not a per-day volume (`FREQUENCY`, DevLake's mapping
+of the 2023 clusters). It needs whole weeks (or, for the medium/low split, a whole month) of observed data,
+so day rows and partial periods get no frequency band unless their complete weeks already decide it.
 """
 
 from __future__ import annotations
@@ -51,22 +56,6 @@ class BandRule:
 BAND_THRESHOLDS: dict[str, BandRule] = {
     rule.metric: rule
     for rule in (
-        BandRule(
-            metric="deployment_frequency_per_day",
-            band_column="deployment_frequency_band",
-            higher_is_better=True,
-            cuts=(
-                Cut("elite", 1.0),  # daily or more: on demand
-                Cut("high", 1.0 / 7.0),  # at least once per week
-                Cut("medium", 1.0 / DAYS_PER_MONTH),  # at least once per month
-            ),
-            source_ranges=(
-                "On demand (multiple deploys per day)",
-                "Between once per day and once per week",
-                "Between once per week and once per month",
-                "Between once per week and once per month",
-            ),
-        ),
         BandRule(
             metric="lead_time_median_h",
             band_column="lead_time_band",
@@ -137,10 +126,56 @@ def classify(values: pd.Series, rule: BandRule) -> pd.Series:
     return pd.Series(out, index=values.index, dtype="str", name=rule.band_column)
 
 
+@dataclass(frozen=True)
+class FrequencyRule:
+    """DevLake's criteria for the 2023 clusters (median deployment days per week / per month)."""
+
+    elite_days_per_week: float = 7.0  # "on demand": a deployment every day of the median week
+    high_days_per_week: float = 1.0  # "between once per day and once per week"
+    medium_days_per_month: float = 1.0  # "between once per week and once per month"; below that: low
+    source: str = (
+        "Apache DevLake, DORA Deployment Frequency (2023 report benchmarks): median number of deployment "
+        "days per week >= 7 elite, >= 1 high; median deployment days per month >= 1 medium, else low"
+    )
+
+
+FREQUENCY = FrequencyRule()
+FREQUENCY_BAND_COLUMN = "deployment_frequency_band"
+
+
+def frequency_band(
+    days_per_week_median: pd.Series,
+    deploy_days: pd.Series,
+    whole_month: pd.Series,
+    rule: FrequencyRule = FREQUENCY,
+) -> pd.Series:
+    """elite / high from the median deploy-days per week; medium / low only where a whole observed month
+    (`whole_month`) says how many days of it had a deployment; null when the data cannot tell."""
+    median = pd.to_numeric(days_per_week_median, errors="coerce").astype("float64").to_numpy()
+    days = pd.to_numeric(deploy_days, errors="coerce").astype("float64").to_numpy()
+    month = whole_month.astype(bool).to_numpy()
+    conditions = [
+        median >= rule.elite_days_per_week,
+        median >= rule.high_days_per_week,
+        month & (days >= rule.medium_days_per_month),
+        month,
+    ]
+    out = np.select(conditions, ["elite", "high", "medium", "low"], default="").astype(object)
+    out[out == ""] = None
+    return pd.Series(out, index=days_per_week_median.index, dtype="str", name=FREQUENCY_BAND_COLUMN)
+
+
 def add_bands(gold: pd.DataFrame, thresholds: dict[str, BandRule] | None = None) -> pd.DataFrame:
-    """Return `gold` with one band column per rule, computed from that rule's metric column."""
+    """Return `gold` with one band column per rule, computed from that rule's metric column, and the
+    deployment frequency band when the row has `deploy_days_per_week_median`, `deploy_days`, `period` and
+    `is_partial` (a month row decides medium/low only when it is whole)."""
     thresholds = BAND_THRESHOLDS if thresholds is None else thresholds
     out = gold.copy()
     for rule in thresholds.values():
         out[rule.band_column] = classify(out[rule.metric], rule)
+    if {"deploy_days_per_week_median", "deploy_days", "period", "is_partial"} <= set(out.columns):
+        whole_month = (out["period"] == "month") & ~out["is_partial"].astype(bool)
+        out[FREQUENCY_BAND_COLUMN] = frequency_band(
+            out["deploy_days_per_week_median"], out["deploy_days"], whole_month
+        )
     return out

@@ -147,7 +147,7 @@ def build_incidents(
     deliveries: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(generic incidents opened in [start, end), rejects of this window's unusable deliveries)."""
-    return build_incidents_with(parse_incidents, deliveries, mainline, rules, start, end)
+    return build_incidents_with(parse_incidents, deliveries, mainline, rules, start, end, PROVIDER)
 
 
 def _changes_list(value: Any) -> list[tuple[str, Any, str]]:

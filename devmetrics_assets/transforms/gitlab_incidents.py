@@ -135,4 +135,4 @@ def build_incidents(
     deliveries: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(GitLab incidents opened in [start, end), rejects of unusable deliveries of incident issues)."""
-    return build_incidents_with(parse_incident_events, deliveries, mainline, rules, start, end)
+    return build_incidents_with(parse_incident_events, deliveries, mainline, rules, start, end, "gitlab")

@@ -268,12 +268,24 @@ def parse_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFra
     f["row"] = np.arange(len(frame))
     f["received_at"] = received(frame)
     pushes = _pushes(f, relevant_push & usable, commits)
+    deleting = (
+        is_push
+        & f["_error"].isna().to_numpy()
+        & f["repo"].notna().to_numpy()
+        & f["ref"].str.startswith("refs/heads/").fillna(False).to_numpy()
+        & (f["after"] == ZERO_SHA).to_numpy()
+    )
+    # A deletion push carries no commit: its time is when it was received.
+    deletions = f.loc[deleting, ["repo", "ref", "received_at"]]
+    deletions = deletions.assign(branch=deletions["ref"].str.slice(len("refs/heads/")))
+    deletions = deletions.rename(columns={"received_at": "pushed_at"})[["repo", "branch", "pushed_at"]]
     commits = commits[commits["row"].isin(pushes["push_key"])].rename(columns={"row": "push_key"})
     commits = commits.assign(message=commits["message"].fillna(""))[
         ["push_key", "pos", "sha", "commit_at", "message"]
     ].reset_index(drop=True)
     prs, methods = _merge_requests(f, is_mr & usable)
-    return MainlineInputs(pushes, commits, prs, bronze_rejects(frame, reasons)), methods
+    inputs = MainlineInputs(pushes, commits, prs, bronze_rejects(frame, reasons), deletions.drop_duplicates())
+    return inputs, methods
 
 
 def _with_methods(mainline: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:

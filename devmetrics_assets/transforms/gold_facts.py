@@ -1,19 +1,29 @@
-"""Row-level DORA facts from Silver: one row per production deployment, per shipped change, per incident.
+"""Row-level DORA facts from Silver: one row per release or failed attempt, per shipped change, per incident.
 
 Gold aggregates are sums and quantiles over these rows, so team and org rollups pool the rows instead of
-averaging per-repo statistics. Every rule follows docs/contracts.md §5; the facts are computed over the whole
-history handed in (a change's first shipping and an incident opened later both reach back in time), and
-the caller decides which periods to report.
+averaging per-repo statistics. The rules are docs/metrics.md's; the pieces live in their own modules:
+gold_releases.py (what one deployment is: a release), gold_links.py (which release caused an incident),
+gold_episodes.py (one change failure per incident or rollback, and its recovery). The facts are computed
+over the whole history handed in (a change's first shipping and an incident opened later both reach back
+in time), and the caller decides which periods to report.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-SUCCESS = "success"
+from devmetrics_assets.config import DoraRules
+from devmetrics_assets.transforms.gold_episodes import failure_episodes, recoveries
+from devmetrics_assets.transforms.gold_links import (
+    MIN_SHA_PREFIX,
+    explode_list,
+    incident_links,
+    root_cause_matches,
+)
+from devmetrics_assets.transforms.gold_releases import SUCCESS, day, release_rows, utc, with_release_columns
+from devmetrics_assets.transforms.incident_events import ISSUE_TRACKERS
+
 FAILED_STATES = ("failure", "error")
-MIN_SHA_PREFIX = 7
-_HEX = r"^[0-9a-f]+$"
 
 DEPLOYMENT_FACT_COLUMNS = [
     "deployment_id",
@@ -24,12 +34,18 @@ DEPLOYMENT_FACT_COLUMNS = [
     "is_success",
     "is_failed_attempt",
     "is_rollback",
-    "failure_by_incident",
-    "failure_by_rollback",
+    "is_baseline",
+    "ships",
+    "failure_kinds",
     "is_change_failure",
+    "is_change_failure_inferred_only",
+    "failure_start_at",
     "recovered_at",
     "recovery_h",
     "is_unrecovered",
+    "is_hotfix_deploy",
+    "is_revert_deploy",
+    "reverted_deployment_ids",
     "is_rework",
 ]
 LEAD_TIME_FACT_COLUMNS = [
@@ -40,204 +56,222 @@ LEAD_TIME_FACT_COLUMNS = [
     "first_commit_at",
     "shipped_at",
     "lead_time_h",
+    "lead_time_status",
 ]
+# Why a shipped change has (or has no) lead time.
+LEAD_TIME_STATUSES = ("measured", "baseline", "negative", "no_first_commit")
 INCIDENT_FACT_COLUMNS = ["incident_id", "repo", "event_day"]
-
-
-def _utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True).dt.as_unit("us")
-
-
-def _day(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values).dt.as_unit("us")
 
 
 def _hours(delta: pd.Series) -> pd.Series:
     return delta.dt.total_seconds() / 3600.0
 
 
-def explode_list(frame: pd.DataFrame, column: str, keep: list[str], name: str) -> pd.DataFrame:
-    """One row per non-empty item of a comma-list column (contract: "" when empty, never null)."""
-    parts = frame[keep].copy()
-    parts[name] = frame[column].fillna("").astype(str).str.split(",")
-    parts = parts.explode(name, ignore_index=True)
-    parts[name] = parts[name].astype(str).str.strip()
-    return parts[parts[name] != ""].reset_index(drop=True)
-
-
-def successful_production(deployments: pd.DataFrame) -> pd.DataFrame:
-    """Successful production deployments in contract order: finished_at, ties by deployment id."""
-    prod = deployments[deployments["is_production"].astype(bool)]
-    ok = prod[prod["final_status"].astype(str).str.lower() == SUCCESS].copy()
-    ok["finished_at"] = _utc(ok["finished_at"])
-    return ok.sort_values(["finished_at", "deployment_id"], na_position="last", kind="stable")
-
-
-def root_cause_matches(successes: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
-    """Pairs (deployment_id, incident_id): the first deployment that shipped the incident's root-cause commit.
-
-    The root cause may be a full sha or a prefix of at least 7 hex digits; it must be a commit of the same
-    repo listed in the deployment's commit_shas. Joining on the 7-digit prefix first keeps this a hash join.
-    """
-    empty = pd.DataFrame({"deployment_id": pd.Series(dtype="str"), "incident_id": pd.Series(dtype="str")})
-    causes = incidents[["incident_id", "repo", "root_cause_sha"]].dropna(subset=["root_cause_sha"]).copy()
-    causes["root_cause_sha"] = causes["root_cause_sha"].astype(str).str.strip().str.lower()
-    ok = causes["root_cause_sha"].str.len().between(MIN_SHA_PREFIX, 40)
-    causes = causes[ok & causes["root_cause_sha"].str.match(_HEX)]
-    if causes.empty or successes.empty:
-        return empty
-    shipped = explode_list(successes, "commit_shas", ["deployment_id", "repo"], "commit_sha")
-    shipped["commit_sha"] = shipped["commit_sha"].str.lower()
-    shipped["key"] = shipped["commit_sha"].str[:MIN_SHA_PREFIX]
-    causes["key"] = causes["root_cause_sha"].str[:MIN_SHA_PREFIX]
-    pairs = shipped.merge(causes, on=["repo", "key"])
-    hit = [c.startswith(r) for c, r in zip(pairs["commit_sha"], pairs["root_cause_sha"], strict=True)]
-    pairs = pairs.loc[hit, ["deployment_id", "incident_id"]].drop_duplicates()
-    # An incident is caused by the FIRST deployment that shipped its root cause: a redeploy after a
-    # rollback ships the same commit again but is not a second failure for the same incident.
-    order = successes[["deployment_id", "finished_at"]].drop_duplicates("deployment_id")
-    pairs = pairs.merge(order, on="deployment_id")
-    pairs = pairs.sort_values(["finished_at", "deployment_id"], kind="stable")
-    first = pairs.drop_duplicates("incident_id", keep="first")
-    return first[["deployment_id", "incident_id"]].reset_index(drop=True)
+def successful_production(deployments: pd.DataFrame, rules: DoraRules | None = None) -> pd.DataFrame:
+    """Releases (one row per (repo, sha) reaching production) in start order (gold_releases.py)."""
+    return release_rows(deployments, rules)
 
 
 def hotfix_change_ids(changes: pd.DataFrame, incidents: pd.DataFrame) -> set[str]:
-    """Changes whose fixes_issues names an actual incident (by number) of the same repo."""
+    """Changes whose fixes_issues names an incident issue (by number) of the same repo.
+
+    Only issue trackers' incidents (GitHub, GitLab) have the numbers a `Closes #N` names: a PagerDuty or
+    generic incident number never matches.
+    """
     if changes.empty or incidents.empty:
         return set()
     fixes = explode_list(changes, "fixes_issues", ["change_id", "repo"], "number")
     fixes["number"] = pd.to_numeric(fixes["number"].str.lstrip("#"), errors="coerce")
+    if "provider" in incidents:
+        incidents = incidents[incidents["provider"].isin(ISSUE_TRACKERS)]
     known = incidents[["repo", "number"]].copy()
     known["number"] = pd.to_numeric(known["number"], errors="coerce")
     hits = fixes.dropna(subset=["number"]).merge(known.dropna().drop_duplicates(), on=["repo", "number"])
     return set(hits["change_id"].astype(str))
 
 
+def _rework(releases: pd.DataFrame, changes: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
+    """Per release: is_hotfix_deploy, is_revert_deploy, reverted_deployment_ids (index deployment_id)."""
+    shipped = explode_list(releases, "change_ids", ["deployment_id", "created_at"], "change_id")
+    first = shipped.sort_values(["created_at", "deployment_id"], kind="stable").drop_duplicates("change_id")
+    first_shipper = first.set_index("change_id")["deployment_id"]
+    out = pd.DataFrame(index=pd.Index(releases["deployment_id"], name="deployment_id"))
+    hotfix = shipped.loc[shipped["change_id"].isin(hotfix_change_ids(changes, incidents)), "deployment_id"]
+    out["is_hotfix_deploy"] = out.index.isin(hotfix)
+    out["is_revert_deploy"] = False
+    out["reverted_deployment_ids"] = ""
+    if "reverted_change_ids" in changes and len(changes) and len(shipped):
+        reverts = explode_list(changes, "reverted_change_ids", ["change_id"], "reverted")
+        links = shipped[["deployment_id", "change_id"]].merge(reverts, on="change_id")
+        links["reverted_deployment"] = first_shipper.reindex(links["reverted"]).to_numpy()
+        out["is_revert_deploy"] = out.index.isin(links["deployment_id"])
+        named = links.dropna(subset=["reverted_deployment"]).drop_duplicates(
+            ["deployment_id", "reverted_deployment"]
+        )
+        joined = named.groupby("deployment_id")["reverted_deployment"].agg(",".join)
+        out["reverted_deployment_ids"] = joined.reindex(out.index).fillna("").to_numpy()
+    return out
+
+
 def deployment_facts(
-    deployments: pd.DataFrame, changes: pd.DataFrame, incidents: pd.DataFrame
+    deployments: pd.DataFrame,
+    changes: pd.DataFrame,
+    incidents: pd.DataFrame,
+    rules: DoraRules | None = None,
 ) -> pd.DataFrame:
-    """One row per production deployment with its stability facts (contracts §5).
+    """One row per release and per unsuccessful production deployment, with its stability facts.
 
-    - is_success / is_failed_attempt: final status success / failure|error.
-    - failure_by_incident: a successful deployment that shipped an incident's root-cause commit.
-    - failure_by_rollback: the successful deployment a rollback replaced (rollback.previous_deployment_id).
-    - recovered_at: earliest of that rollback's finished_at and, when every incident it caused is
-      resolved, the latest resolved_at; recovery_h is null (and is_unrecovered true) when neither exists.
-      A negative duration (inconsistent clocks) is clamped to 0 like lead time.
-    - is_rework: a rollback, or a successful deployment that shipped a hotfix change.
+    - is_success: a release (final status success); is_failed_attempt: final status failure|error.
+    - failure_kinds: root_cause / inferred / rollback evidence blaming it (gold_episodes.py);
+      is_change_failure when any; is_change_failure_inferred_only when the only evidence is inferred.
+    - failure_start_at / recovered_at / recovery_h: the recovery measured by gold_episodes.py (clamped at
+      0 when clocks disagree); is_unrecovered: a change failure without recovery.
+    - is_rework: a rollback, or a release shipping a hotfix (closes an incident issue of its repo) or a
+      revert (reverted_deployment_ids: the releases that first shipped what it reverts).
     """
-    prod = deployments[deployments["is_production"].astype(bool)].copy()
+    rules = rules or DoraRules()
+    deps = with_release_columns(deployments)
+    prod = deps[deps["is_production"].astype(bool)]
     status = prod["final_status"].astype(str).str.lower()
-    facts = pd.DataFrame(
-        {
-            "deployment_id": prod["deployment_id"].astype(str),
-            "repo": prod["repo"].astype(str),
-            "event_day": _day(prod["event_day"]),
-            "finished_at": _utc(prod["finished_at"]),
-            "final_status": status,
-            "is_success": status == SUCCESS,
-            "is_failed_attempt": status.isin(FAILED_STATES),
-        }
+    releases = release_rows(deps, rules)
+    others = prod[status != SUCCESS]
+    facts = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "deployment_id": releases["deployment_id"].astype(str),
+                    "repo": releases["repo"].astype(str),
+                    "event_day": day(releases["event_day"]),
+                    "finished_at": utc(releases["finished_at"]),
+                    "final_status": SUCCESS,
+                    "is_rollback": releases["is_rollback"].astype(bool),
+                    "is_baseline": releases["is_baseline"].astype(bool),
+                    "ships": releases["ships"].astype(bool),
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "deployment_id": others["deployment_id"].astype(str),
+                    "repo": others["repo"].astype(str),
+                    "event_day": day(others["event_day"]),
+                    "finished_at": utc(others["finished_at"]),
+                    "final_status": status[status != SUCCESS],
+                    "is_rollback": False,
+                    "is_baseline": False,
+                    "ships": False,
+                }
+            ),
+        ],
+        ignore_index=True,
     )
-    facts["is_rollback"] = prod["is_rollback"].fillna(False).astype(bool) & facts["is_success"]
     facts = facts.drop_duplicates("deployment_id").set_index("deployment_id", drop=False)
-    success = facts["is_success"]
+    facts["is_success"] = facts["final_status"] == SUCCESS
+    facts["is_failed_attempt"] = facts["final_status"].isin(FAILED_STATES)
 
-    # (a) shipped an incident's root cause
-    successes = successful_production(deployments)
-    matches = root_cause_matches(successes, incidents)
-    facts["failure_by_incident"] = facts.index.isin(matches["deployment_id"]) & success
-
-    # (b) replaced by a rollback
-    rollbacks = prod.loc[
-        prod["deployment_id"].astype(str).isin(facts.index[facts["is_rollback"]]),
-        ["previous_deployment_id", "finished_at"],
-    ].dropna(subset=["previous_deployment_id"])
-    rollbacks = rollbacks.assign(finished_at=_utc(rollbacks["finished_at"]))
-    rolled_back_at = rollbacks.groupby(rollbacks["previous_deployment_id"].astype(str))["finished_at"].min()
-    facts["failure_by_rollback"] = facts.index.isin(rolled_back_at.index) & success
-    facts["is_change_failure"] = facts["failure_by_incident"] | facts["failure_by_rollback"]
-
-    # recovery: rollback, or resolution of every incident the deployment caused
-    inc = incidents[["incident_id", "resolved_at", "is_open"]].drop_duplicates("incident_id")
-    inc = matches.merge(inc, on="incident_id", how="left")
-    inc["resolved_at"] = _utc(inc["resolved_at"])
-    inc["open"] = inc["is_open"].fillna(True).astype(bool) | inc["resolved_at"].isna()
-    by_dep = inc.groupby("deployment_id").agg(any_open=("open", "any"), resolved=("resolved_at", "max"))
-    resolved_at = by_dep["resolved"].where(~by_dep["any_open"])
-    candidates = pd.concat([rolled_back_at.reindex(facts.index), resolved_at.reindex(facts.index)], axis=1)
-    recovered = candidates.min(axis=1).where(facts["is_change_failure"])
-    facts["recovered_at"] = _utc(recovered)
-    facts["recovery_h"] = _hours(facts["recovered_at"] - facts["finished_at"]).clip(lower=0.0)
+    links, _ = incident_links(releases, incidents, rules)
+    rec = recoveries(failure_episodes(releases, links)).reindex(facts.index)
+    facts["failure_kinds"] = rec["failure_kinds"].fillna("").astype(str)
+    facts["is_change_failure"] = (facts["failure_kinds"] != "") & facts["is_success"]
+    facts["is_change_failure_inferred_only"] = facts["failure_kinds"] == "inferred"
+    facts["failure_start_at"] = utc(rec["failure_start_at"])
+    facts["recovered_at"] = utc(rec["recovered_at"])
+    facts["recovery_h"] = _hours(facts["recovered_at"] - facts["failure_start_at"]).clip(lower=0.0)
     facts["is_unrecovered"] = facts["is_change_failure"] & facts["recovered_at"].isna()
 
-    # rework
-    hotfixes = hotfix_change_ids(changes, incidents)
-    shipped = explode_list(successes, "change_ids", ["deployment_id"], "change_id")
-    with_hotfix = shipped.loc[shipped["change_id"].isin(hotfixes), "deployment_id"].astype(str)
-    facts["is_rework"] = facts["is_rollback"] | (facts.index.isin(with_hotfix) & success)
+    rework = _rework(releases, changes, incidents).reindex(facts.index)
+    facts["is_hotfix_deploy"] = rework["is_hotfix_deploy"].fillna(False).astype(bool)
+    facts["is_revert_deploy"] = rework["is_revert_deploy"].fillna(False).astype(bool)
+    facts["reverted_deployment_ids"] = rework["reverted_deployment_ids"].fillna("").astype(str)
+    facts["is_rework"] = facts["is_success"] & (
+        facts["is_rollback"] | facts["is_hotfix_deploy"] | facts["is_revert_deploy"]
+    )
     return facts.reset_index(drop=True)[DEPLOYMENT_FACT_COLUMNS]
 
 
-def lead_time_facts(deployments: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
-    """One row per change at its FIRST successful production shipping (earliest finished_at listing it).
+def lead_time_facts(
+    deployments: pd.DataFrame, changes: pd.DataFrame, rules: DoraRules | None = None
+) -> pd.DataFrame:
+    """One row per change shipped to production, attributed to the release that first shipped it.
 
-    lead_time_h = finished_at - first_commit_at, clamped at 0 (skewed commit clocks); the row carries the
-    shipping deployment's repo and event_day, to which the lead time is attributed. A re-shipping after a
-    rollback is ignored. Changes without first_commit_at have no lead time and are left out.
+    shipped_at: when the change first ran in production (the release's live_at, gold_releases.py).
+    lead_time_status: `measured` (lead_time_h = shipped_at - first_commit_at), `baseline` (shipped by a
+    repo's first observed release: it predates what was observed, no lead time), `negative` (a commit
+    clock ahead of the deployment: excluded and counted, never clamped) or `no_first_commit` (the change's
+    first commit time is unknown).
     """
-    successes = successful_production(deployments).dropna(subset=["finished_at"])
-    shipped = explode_list(
-        successes, "change_ids", ["deployment_id", "repo", "event_day", "finished_at"], "change_id"
-    )
-    first = shipped.drop_duplicates("change_id", keep="first")  # already in contract order
+    releases = release_rows(deployments, rules)
+    keep = ["deployment_id", "repo", "event_day", "created_at", "live_at", "is_baseline"]
+    shipped = explode_list(releases, "change_ids", keep, "change_id")
+    if shipped.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in LEAD_TIME_FACT_COLUMNS})
+    live = shipped.groupby("change_id")["live_at"].min()
+    first = shipped.sort_values(["created_at", "deployment_id"], kind="stable").drop_duplicates("change_id")
     known = changes[["change_id", "first_commit_at"]].drop_duplicates("change_id")
     known = known.assign(
-        change_id=known["change_id"].astype(str), first_commit_at=_utc(known["first_commit_at"])
+        change_id=known["change_id"].astype(str), first_commit_at=utc(known["first_commit_at"])
     )
-    out = first.merge(known, on="change_id", how="inner").dropna(subset=["first_commit_at"])
-    out = out.rename(columns={"finished_at": "shipped_at"})
-    out["event_day"] = _day(out["event_day"])
-    out["lead_time_h"] = _hours(out["shipped_at"] - out["first_commit_at"]).clip(lower=0.0)
+    out = first.merge(known, on="change_id", how="left")
+    out["shipped_at"] = utc(live.reindex(out["change_id"]).reset_index(drop=True))
+    out["event_day"] = day(out["event_day"])
+    raw = _hours(out["shipped_at"] - out["first_commit_at"])
+    status = pd.Series("measured", index=out.index, dtype=object)
+    status[raw < 0] = "negative"
+    status[out["first_commit_at"].isna()] = "no_first_commit"
+    status[out["is_baseline"].astype(bool)] = "baseline"
+    out["lead_time_status"] = status.astype(str)
+    out["lead_time_h"] = raw.where(status == "measured")
     return out[LEAD_TIME_FACT_COLUMNS].reset_index(drop=True)
 
 
 def incident_facts(incidents: pd.DataFrame) -> pd.DataFrame:
-    """Distinct repo-qualified incidents by opening day."""
+    """Distinct incidents by opening day."""
     out = incidents[INCIDENT_FACT_COLUMNS].drop_duplicates("incident_id").copy()
-    out["event_day"] = _day(out["event_day"])
+    out["event_day"] = day(out["event_day"])
     return out.reset_index(drop=True)
 
 
+def reach_back_days(
+    deployments: pd.DataFrame, incidents: pd.DataFrame, changed_days: set, rules: DoraRules | None = None
+) -> set:
+    """Earlier release days whose Gold changes when these Silver days change.
+
+    A change failure (and its recovery) is attributed to the blamed release's day but learnt later: from
+    an incident opened on a changed day, or a rollback on a changed day. A release on a changed day that
+    finished before an earlier-started one also moves that one's lead times (live_at). Returns those
+    releases' days (as dates), outside `changed_days`.
+    """
+    days = {pd.Timestamp(d).normalize() for d in changed_days}
+    if deployments.empty:
+        return set()
+    releases = release_rows(deployments, rules)
+    if releases.empty:
+        return set()
+    day_of = dict(zip(releases["deployment_id"], day(releases["event_day"]).dt.normalize(), strict=True))
+    found: set[pd.Timestamp] = set()
+    links, _ = incident_links(releases, incidents, rules)
+    episodes = failure_episodes(releases, links)
+    for dep_id, evidence in zip(episodes["deployment_id"], episodes["evidence_days"], strict=True):
+        if {pd.Timestamp(d).normalize() for d in evidence} & days and dep_id in day_of:
+            found.add(day_of[dep_id])
+    changed = releases[day(releases["event_day"]).dt.normalize().isin(days)]
+    for row in changed.itertuples():
+        earlier = releases[
+            (releases["sequence"] == row.sequence)
+            & (releases["created_at"] < row.created_at)
+            & (releases["finished_at"] > row.finished_at)
+        ]
+        found |= {day_of[d] for d in earlier["deployment_id"]}
+    return {d.date() for d in found - days}
+
+
 __all__ = [
+    "MIN_SHA_PREFIX",
     "deployment_facts",
     "explode_list",
     "hotfix_change_ids",
     "incident_facts",
     "lead_time_facts",
+    "reach_back_days",
     "root_cause_matches",
     "successful_production",
 ]
-
-
-def reach_back_days(deployments: pd.DataFrame, incidents: pd.DataFrame, changed_days: set) -> set:
-    """Earlier deployment days whose Gold changes when these Silver days change.
-
-    A change failure is attributed to the failed deployment's day, but it is learnt later: from an
-    incident (opened on a changed day) whose root cause that deployment shipped, or from a rollback
-    (on a changed day) that replaced it. Returns those deployments' days (as dates), outside `changed_days`.
-    """
-    days = {pd.Timestamp(d).normalize() for d in changed_days}
-    if deployments.empty:
-        return set()
-    dep_day = _day(deployments["event_day"]).dt.normalize()
-    day_of = dict(zip(deployments["deployment_id"].astype(str), dep_day, strict=True))
-    found: set[pd.Timestamp] = set()
-    if not incidents.empty:
-        changed_incidents = incidents[_day(incidents["event_day"]).dt.normalize().isin(days)]
-        matches = root_cause_matches(successful_production(deployments), changed_incidents)
-        found |= {day_of[d] for d in matches["deployment_id"] if d in day_of}
-    rollbacks = deployments[dep_day.isin(days) & deployments["is_rollback"].fillna(False).astype(bool)]
-    found |= {day_of[d] for d in rollbacks["previous_deployment_id"].dropna().astype(str) if d in day_of}
-    return {d.date() for d in found - days}

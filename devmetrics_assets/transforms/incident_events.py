@@ -6,6 +6,9 @@ per unusable delivery; the rules that make an incident out of them live here onc
   change or note version delivered by webhook and by API pull counts once;
 - the state follows open / close / reopen events and snapshots; reopened_count counts closed → open
   transitions; resolved_at is the last close while the final state is closed;
+- identity: incidents are namespaced by provider. Issue trackers (GitHub, GitLab) keep `<repo>#<number>`,
+  the numbers a fixing PR or MR names with `Closes #N`; PagerDuty and generic incidents are
+  `<repo>#<provider>-<number>`, so a PagerDuty incident number never matches an issue of the same repo;
 - root cause: the last `root cause:` mention in time (latest description, latest version of every
   non-deleted note; a note wins a tie), resolved against the combined main line like GitHub's
   (github_payloads.resolve_short_shas).
@@ -54,7 +57,15 @@ def _root_cause(states: list[dict], notes: list[dict]) -> str | None:
     return max(candidates, key=lambda c: c[:3])[3] if candidates else None
 
 
-def _summary(repo: str, number: int, group: list[dict]) -> dict:
+ISSUE_TRACKERS = ("github", "gitlab")
+
+
+def incident_id(repo: str, provider: str, number: int) -> str:
+    """`<repo>#<number>` for issue trackers, `<repo>#<provider>-<number>` for every other provider."""
+    return f"{repo}#{number}" if provider in ISSUE_TRACKERS else f"{repo}#{provider}-{number}"
+
+
+def _summary(repo: str, number: int, group: list[dict], provider: str) -> dict:
     states = [e for e in group if e["action"] != "note"]
     notes = [e for e in group if e["action"] == "note" and isinstance(e["note_id"], str)]
     state, reopened, closes = "open", 0, []
@@ -68,8 +79,9 @@ def _summary(repo: str, number: int, group: list[dict]) -> dict:
     titles = [e["title"] for e in group if isinstance(e["title"], str) and e["title"]]
     opened = [e["opened_at"] for e in group if not pd.isna(e["opened_at"])]
     return {
-        "incident_id": f"{repo}#{number}",
+        "incident_id": incident_id(repo, provider, number),
         "repo": repo,
+        "provider": provider,
         "number": number,
         "title": titles[-1] if titles else "",
         "opened_at": min(opened) if opened else min(e["time"] for e in group),
@@ -81,7 +93,11 @@ def _summary(repo: str, number: int, group: list[dict]) -> dict:
 
 
 def incidents_from_events(
-    events: pd.DataFrame, mainline: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+    events: pd.DataFrame,
+    mainline: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    provider: str = "generic",
 ) -> pd.DataFrame:
     """silver_incidents rows opened in [start, end) from normalised incident events (EVENT_COLUMNS).
 
@@ -96,7 +112,7 @@ def incidents_from_events(
     groups: dict[tuple[str, int], list[dict]] = {}
     for e in ev.to_dict("records"):
         groups.setdefault((e["repo"], int(e["number"])), []).append(e)
-    rows = [_summary(repo, number, g) for (repo, number), g in groups.items()]
+    rows = [_summary(repo, number, g, provider) for (repo, number), g in groups.items()]
     out = pd.DataFrame(rows, columns=list(INCIDENTS_DTYPES)[:-2])
     out["root_cause_sha"] = resolve_short_shas(out["repo"], out["root_cause_raw"], mainline)
     out["opened_at"] = pd.to_datetime(out["opened_at"], utc=True)
@@ -121,8 +137,9 @@ def build_incidents_with(
     rules: DoraRules,
     start: pd.Timestamp,
     end: pd.Timestamp,
+    provider: str = "generic",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(incidents opened in [start, end), rejects of unusable deliveries) of one provider's Bronze rows."""
     frame = deliveries.reset_index(drop=True)
     events, reasons = parse(frame, rules)
-    return incidents_from_events(events, mainline, start, end), bronze_rejects(frame, reasons)
+    return incidents_from_events(events, mainline, start, end, provider), bronze_rejects(frame, reasons)

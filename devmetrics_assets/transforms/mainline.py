@@ -3,7 +3,7 @@
 Rules (contracts §2, §5):
 - Only `refs/heads/<repository.default_branch>` pushes build the main line; branch deletions
   (`deleted: true` / `after` = 40 zeros) and tag pushes are ignored. Pushes to other branches are kept
-  only to find a PR's first commit (`head_branch_first_commits`).
+  only to find a PR's first commit (branches.py); branch deletions are kept for the same reason.
 - Order: (repository.pushed_at, position in the push). Pushes of one repo with the same pushed_at
   second are ordered along their before→after chain, then by received_at.
 - The same push or commit may arrive twice (two sources, redeliveries): pushes dedupe on
@@ -64,6 +64,8 @@ class MainlineInputs:
     commits: pd.DataFrame  # one row per commit of a kept push: push_key, sha, pos, commit_at, message
     prs: pd.DataFrame  # one row per pull_request delivery (deduped)
     rejects: pd.DataFrame  # Bronze rejects (any day): source, record_ref, partition_day, reason, record
+    # Branch deletions (repo, branch, pushed_at): a deletion ends a branch's life (branches.py).
+    deletions: pd.DataFrame | None = None
 
 
 PATHS = {
@@ -191,6 +193,18 @@ def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
     usable = reasons.isna().to_numpy()
     f["row"] = np.arange(n)
     f["received_at"] = _received(frame)
+    deleting = (
+        is_push
+        & ok_body
+        & f["repo"].notna().to_numpy()
+        & f["ref"].str.startswith("refs/heads/").fillna(False).to_numpy()
+        & ((f["deleted"] == "true") | (f["after"] == ZERO_SHA)).to_numpy()
+    )
+    deletions = f.loc[deleting, ["repo", "ref", "pushed_at", "received_at"]]
+    deletions = deletions.assign(
+        branch=deletions["ref"].str.slice(len("refs/heads/")),
+        pushed_at=deletions["pushed_at"].fillna(deletions["received_at"]),
+    )[["repo", "branch", "pushed_at"]].drop_duplicates().reset_index(drop=True)
 
     pushes = f.loc[
         relevant_push & usable,
@@ -237,7 +251,9 @@ def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
         .drop_duplicates(["repo", "number", "action", "updated_at", "merged_at"], keep="first")
         .reset_index(drop=True)
     )
-    return MainlineInputs(pushes=pushes, commits=commits, prs=prs, rejects=bronze_rejects(frame, reasons))
+    return MainlineInputs(
+        pushes=pushes, commits=commits, prs=prs, rejects=bronze_rejects(frame, reasons), deletions=deletions
+    )
 
 
 def merged_pull_requests(prs: pd.DataFrame) -> pd.DataFrame:
@@ -375,24 +391,3 @@ def load_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFram
 def mainline_from_deliveries(deliveries: pd.DataFrame) -> pd.DataFrame:
     """Bronze push + pull_request rows straight to the main line (memoised, read-only)."""
     return load_mainline(deliveries)[2]
-
-
-def head_branch_first_commits(inputs: MainlineInputs, merged: pd.DataFrame) -> pd.Series:
-    """Earliest commit timestamp pushed to each merged PR's head branch, indexed by (repo, number).
-
-    A branch name can be reused: only pushes after the previous merge of a PR with the same head
-    branch and at or before this PR's merge count.
-    """
-    if merged.empty or inputs.pushes.empty:
-        return pd.Series([], dtype=UTC_DTYPE, index=pd.MultiIndex.from_tuples([], names=["repo", "number"]))
-    firsts = inputs.commits.groupby("push_key")["commit_at"].min().rename("first_at")
-    pushes = inputs.pushes.join(firsts, on="push_key")[["repo", "branch", "pushed_at", "first_at"]]
-    pushes = pushes[pushes["first_at"].notna()]
-    prs = merged[["repo", "number", "head_ref", "merged_at"]].dropna(subset=["head_ref"])
-    prs = prs.sort_values(["repo", "head_ref", "merged_at"], kind="stable")
-    prs = prs.assign(prev_merged_at=prs.groupby(["repo", "head_ref"])["merged_at"].shift(1))
-    joined = prs.merge(pushes, left_on=["repo", "head_ref"], right_on=["repo", "branch"], how="inner")
-    ok = (joined["pushed_at"] <= joined["merged_at"]) & (
-        joined["prev_merged_at"].isna() | (joined["pushed_at"] > joined["prev_merged_at"])
-    )
-    return joined[ok].groupby(["repo", "number"])["first_at"].min()

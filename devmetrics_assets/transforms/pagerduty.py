@@ -15,8 +15,9 @@ Rules:
 - Root cause: `root cause: <sha>` in the incident body (`data.body.details` or `data.description`), in
   notes (`incident.annotated`, `data.content`, timed at occurred_at), or a custom field named
   `root_cause` / `root cause` / `root_cause_sha` holding the sha. The last one in time wins.
-- incident_id = `<repo>#<number>`: PagerDuty numbers are account-wide, so they may equal an issue number of
-  the same repo from GitHub/GitLab; providers.py keeps the first and quarantines the colliding one.
+- incident_id = `<repo>#pagerduty-<number>`: PagerDuty numbers are account-wide and may equal an issue
+  number of the same repo, so they are namespaced (incident_events.incident_id) and a `Closes #N` of a
+  PR never names a PagerDuty incident.
 - Notes and custom-field events carry only an incident reference (no created_at), so they anchor on
   their received day; Silver reads PagerDuty deliveries from the window start onwards.
 """
@@ -190,4 +191,4 @@ def build_incidents(
     deliveries: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(PagerDuty incidents opened in [start, end), rejects of unusable deliveries)."""
-    return build_incidents_with(parse_incident_events, deliveries, mainline, rules, start, end)
+    return build_incidents_with(parse_incident_events, deliveries, mainline, rules, start, end, PROVIDER)

@@ -34,14 +34,24 @@ from devmetrics_assets.transforms.quarantine import (
     in_window,
     quarantine_rows,
 )
-from devmetrics_assets.transforms.silver_changes import CHANGES_DTYPES, _direct_changes, build_silver_changes
+from devmetrics_assets.transforms.silver_changes import (
+    CHANGES_DTYPES,
+    IncidentKeys,
+    _direct_changes,
+    build_silver_changes,
+    finish_changes,
+)
 from devmetrics_assets.transforms.silver_deployments import (
     DEPLOYMENTS_DTYPES,
     _final_status,
     _ship,
 )
 from devmetrics_assets.transforms.silver_deployments import _parse as github_parse_deployments
-from devmetrics_assets.transforms.silver_incidents import INCIDENTS_DTYPES, build_silver_incidents
+from devmetrics_assets.transforms.silver_incidents import (
+    INCIDENTS_DTYPES,
+    build_silver_incidents,
+    github_incident_keys,
+)
 
 PROVIDERS = ("github", "gitlab", "pagerduty", "generic")
 GITHUB_MAINLINE = ("push", "pull_request")
@@ -170,20 +180,44 @@ def _quarantine(
     return quarantine_rows("silver", asset, rej)[QUARANTINE_COLUMNS]
 
 
+def incident_issue_keys(rows: pd.DataFrame | None, rules: DoraRules) -> IncidentKeys:
+    """(repo, number) of every incident issue in these Bronze incident rows (GitHub and GitLab issues only:
+    their numbers are what a PR's or MR's `Closes #N` names; PagerDuty and generic incidents never are)."""
+    if rows is None or rows.empty:
+        return set()
+    parts = split(rows, "incidents")
+    keys: IncidentKeys = set()
+    if "github" in parts:
+        keys |= github_incident_keys(parts["github"], rules)
+    if "gitlab" in parts:
+        events, _ = gitlab.parse_incident_events(parts["gitlab"].reset_index(drop=True), rules)
+        keys |= {(r, int(n)) for r, n in zip(events["repo"], events["number"], strict=True)}
+    return keys
+
+
 def build_changes(
-    rows: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
+    rows: pd.DataFrame,
+    rules: DoraRules,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    incident_rows: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(silver_changes rows landed in [start, end) of all providers, quarantine rows for the window)."""
+    """(silver_changes rows landed in [start, end) of all providers, quarantine rows for the window).
+
+    `incident_rows`: Bronze incident deliveries known so far; an issue they make an incident turns the
+    changes that close it into hotfixes (is_hotfix).
+    """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
+    keys = incident_issue_keys(incident_rows, rules)
     parts = split(rows, "changes")
     frames: list[tuple[str, pd.DataFrame]] = []
     rejects: list[pd.DataFrame] = []
     if "github" in parts:
-        changes, q = build_silver_changes(parts["github"], rules, start, end)
+        changes, q = build_silver_changes(parts["github"], rules, start, end, keys)
         frames.append(("github", changes))
         rejects.append(q)
     if "gitlab" in parts:
-        changes, rej = gitlab.build_changes(parts["gitlab"], start, end)
+        changes, rej = gitlab.build_changes(parts["gitlab"], start, end, keys)
         frames.append(("gitlab", changes))
         rejects.append(rej)
     if "generic" in parts:
@@ -206,12 +240,9 @@ def _generic_changes(
         known |= set(gitlab.load_mainline(parts["gitlab"])[2]["repo"])
     deps, _, _, changes = generic.parse_deployments(parts["generic"], rules)
     ml = generic.synthetic_mainline(deps, changes, known)
-    ml = ml[in_window(utc_day(ml["pushed_at"]), start, end)]
-    direct = _direct_changes(ml)
-    direct["landed_at"] = pd.to_datetime(direct["landed_at"], utc=True)
-    direct["event_day"] = utc_day(direct["landed_at"])
-    direct["is_hotfix"] = direct["fixes_issues"] != ""
-    return conform(direct, CHANGES_DTYPES)
+    direct = _direct_changes(ml[in_window(utc_day(ml["pushed_at"]), start, end)])
+    # A generic tool has no issue tracker: its `Fixes #N` can name no incident (never a hotfix here).
+    return finish_changes(direct, ml, set(), start, end)
 
 
 def build_deployments(

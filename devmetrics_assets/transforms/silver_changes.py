@@ -6,34 +6,45 @@ Rules:
   (by updated_at) of (repo, number) supplies title/body/merge sha. change_id `<repo>#<number>`.
 - Every other main-line commit is a direct change `<repo>@<sha>` (see mainline.py for the mapping).
 - landed_at: PR → merged_at; direct commit → repository.pushed_at of its push. event_day = landed_at day.
-- first_commit_at: direct commit → its timestamp; PR → earliest commit timestamp pushed to its head
-  branch (see head_branch_first_commits), else PR created_at.
+- first_commit_at: direct commit → its timestamp; PR → earliest commit written for it on its head branch
+  (branches.py: the branch's life ending at the merge, commits already on the default branch excluded),
+  else PR created_at.
 - head_sha / mainline_pushed_at / mainline_pos (0-based index in the push's `commits`) describe the
   main-line commit that represents the change; commit_shas are its main-line commits in order.
   A merged PR whose merge sha never reached the main line keeps head_sha = merge_commit_sha,
   commit_shas "", merge_method "unknown" and null main-line columns.
-- fixes_issues: numbers referenced by `fixes|closes|resolves #N` (any GitHub closing keyword) in the PR
-  title/body, or in a direct commit's message. is_hotfix = bool(fixes_issues): Silver cannot see
-  incidents (they live in other partitions), so Gold must intersect fixes_issues with real incidents.
+- fixes_issues: issue numbers of the same repo a closing keyword references (closing.py: every GitHub form,
+  `#N`, `owner/repo#N`, the issue URL) in the PR title and body and in the messages of the change's
+  main-line commits (a merge or rebase merge keeps its commits' messages, a squash its squash body), or in
+  a direct commit's message. is_hotfix: one of them is an incident issue of the repo known when the change
+  landed (`incident_keys`); Gold intersects fixes_issues with Silver's incidents again, so an issue
+  labelled an incident after the merge still counts there.
+- reverted_change_ids: changes this one reverts (`This reverts commit <sha>` resolved on the main line,
+  `Reverts owner/repo#N` of a revert PR).
 - Quarantine: push / pull_request deliveries that cannot be used (see mainline.parse_mainline_deliveries),
   reported only for deliveries whose Bronze event_day is in [start, end).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
+from devmetrics_assets.transforms.branches import head_branch_first_commits
+from devmetrics_assets.transforms.closing import github_closed_issues, reverted_refs
 from devmetrics_assets.transforms.github_payloads import (
     UTC_DTYPE,
+    ShaIndex,
     as_day,
     comma_list,
     conform,
-    fixed_issue_numbers,
     utc_day,
 )
-from devmetrics_assets.transforms.mainline import head_branch_first_commits, load_mainline
+from devmetrics_assets.transforms.mainline import load_mainline
 from devmetrics_assets.transforms.quarantine import in_window, quarantine_rows
 
 ASSET = "silver_changes"
@@ -49,14 +60,32 @@ CHANGES_DTYPES: dict[str, str] = {
     "landed_at": UTC_DTYPE,
     "fixes_issues": "str",
     "is_hotfix": "bool",
+    "reverted_change_ids": "str",
     "mainline_pushed_at": UTC_DTYPE,
     "mainline_pos": "Int64",
     "event_day": "datetime64[us]",
 }
 CHANGES_COLUMNS = list(CHANGES_DTYPES)
+# (texts..., repo=) -> issue numbers a provider's closing pattern references
+Closing = Callable[..., list[int]]
+IncidentKeys = set[tuple[str, int]]
 
 
-def _pr_changes(merged: pd.DataFrame, mainline: pd.DataFrame, first_commits: pd.Series) -> pd.DataFrame:
+def _messages(mainline: pd.DataFrame) -> dict[str, list[str]]:
+    """Main-line commit messages of every PR change, in main-line order."""
+    rows = mainline[mainline["pr_number"].notna()]
+    out: dict[str, list[str]] = {}
+    for cid, message in zip(rows["change_id"].tolist(), rows["message"].tolist(), strict=True):
+        out.setdefault(cid, []).append(message if isinstance(message, str) else "")
+    return out
+
+
+def _pr_changes(
+    merged: pd.DataFrame,
+    mainline: pd.DataFrame,
+    first_commits: pd.Series,
+    closing: Closing = github_closed_issues,
+) -> pd.DataFrame:
     change_id = merged["repo"] + "#" + merged["number"].astype("str")
     heads = mainline[mainline["is_head"]].set_index("change_id")
     pr_rows = mainline[mainline["pr_number"].notna()]
@@ -66,8 +95,10 @@ def _pr_changes(merged: pd.DataFrame, mainline: pd.DataFrame, first_commits: pd.
     shas = pd.Series({cid: ",".join(v) for cid, v in by_change.items()}, dtype=object)
     first = first_commits.reindex(pd.MultiIndex.from_frame(merged[["repo", "number"]])).to_numpy()
     head_sha = heads["sha"].reindex(change_id).to_numpy()
-    fixes = [
-        comma_list(fixed_issue_numbers(t, b)) for t, b in zip(merged["title"], merged["body"], strict=True)
+    messages = _messages(mainline)
+    texts = [
+        [t, b, *messages.get(c, [])]
+        for t, b, c in zip(merged["title"], merged["body"], change_id, strict=True)
     ]
     return pd.DataFrame(
         {
@@ -82,14 +113,17 @@ def _pr_changes(merged: pd.DataFrame, mainline: pd.DataFrame, first_commits: pd.
             .fillna(merged["created_at"].reset_index(drop=True))
             .to_numpy(),
             "landed_at": merged["merged_at"].to_numpy(),
-            "fixes_issues": fixes,
+            "fixes_issues": [
+                comma_list(closing(*t, repo=r)) for t, r in zip(texts, merged["repo"], strict=True)
+            ],
+            "_texts": texts,
             "mainline_pushed_at": heads["pushed_at"].reindex(change_id).to_numpy(),
             "mainline_pos": heads["pos"].reindex(change_id).to_numpy(),
         }
     )
 
 
-def _direct_changes(mainline: pd.DataFrame) -> pd.DataFrame:
+def _direct_changes(mainline: pd.DataFrame, closing: Closing = github_closed_issues) -> pd.DataFrame:
     direct = mainline[mainline["pr_number"].isna()]
     return pd.DataFrame(
         {
@@ -102,11 +136,59 @@ def _direct_changes(mainline: pd.DataFrame) -> pd.DataFrame:
             "commit_shas": direct["sha"].to_numpy(),
             "first_commit_at": direct["commit_at"].to_numpy(),
             "landed_at": direct["pushed_at"].to_numpy(),
-            "fixes_issues": [comma_list(fixed_issue_numbers(m)) for m in direct["message"]],
+            "fixes_issues": [
+                comma_list(closing(m, repo=r)) for m, r in zip(direct["message"], direct["repo"], strict=True)
+            ],
+            "_texts": [[m] for m in direct["message"]],
             "mainline_pushed_at": direct["pushed_at"].to_numpy(),
             "mainline_pos": direct["pos"].to_numpy(),
         }
     )
+
+
+def finish_changes(
+    changes: pd.DataFrame,
+    mainline: pd.DataFrame,
+    incident_keys: IncidentKeys | None,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
+    """Rows landed in [start, end) with event_day, is_hotfix and reverted_change_ids, in contract form.
+
+    `changes`: _pr_changes / _direct_changes rows (with their `_texts`); `mainline`: the repo's main line
+    (resolves reverted shas to the change that brought them).
+    """
+    changes = changes.copy()
+    changes["landed_at"] = pd.to_datetime(changes["landed_at"], utc=True)
+    changes["event_day"] = utc_day(changes["landed_at"])
+    changes["is_hotfix"] = is_hotfix(changes["repo"], changes["fixes_issues"], incident_keys or set())
+    changes["reverted_change_ids"] = reverted_changes(changes["repo"], changes["_texts"], mainline)
+    changes = changes[in_window(changes["event_day"], start, end)]
+    changes = changes.sort_values(["event_day", "landed_at", "change_id"], kind="stable")
+    return conform(changes.drop_duplicates("change_id"), CHANGES_DTYPES)
+
+
+def is_hotfix(repos: pd.Series, fixes: pd.Series, incident_keys: IncidentKeys) -> list[bool]:
+    """A change is a hotfix when an issue it closes is a known incident issue of its repo."""
+    return [
+        any((r, int(n)) in incident_keys for n in f.split(",") if n)
+        for r, f in zip(repos, fixes, strict=True)
+    ]
+
+
+def reverted_changes(repos: pd.Series, texts: Iterable[list[Any]], mainline: pd.DataFrame) -> list[str]:
+    """Comma lists of the change ids each change reverts (shas resolved on the repo's main line)."""
+    index = ShaIndex(mainline["repo"], mainline["sha"])
+    change_of = dict(
+        zip(zip(mainline["repo"], mainline["sha"], strict=True), mainline["change_id"], strict=True)
+    )
+    out = []
+    for repo, text in zip(repos, texts, strict=True):
+        shas, numbers = reverted_refs(*text, repo=repo)
+        ids = [change_of.get((repo, index.resolve(repo, s) or s)) for s in shas]
+        ids += [f"{repo}#{n}" for n in numbers]
+        out.append(comma_list(dict.fromkeys(i for i in ids if i)))
+    return out
 
 
 def build_silver_changes(
@@ -114,11 +196,13 @@ def build_silver_changes(
     rules: DoraRules,
     start: pd.Timestamp,
     end: pd.Timestamp,
+    incident_keys: IncidentKeys | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(changes landed in [start, end), quarantine rows for this window's unusable deliveries).
 
     `deliveries`: Bronze push + pull_request rows with event_day < end (history is needed for head
     branch pushes and main-line positions). `rules` is accepted for symmetry; changes need no rule.
+    `incident_keys`: (repo, number) of the incident issues known so far (is_hotfix).
     """
     del rules  # no configurable rule applies to changes
     start, end = pd.Timestamp(start), pd.Timestamp(end)
@@ -127,18 +211,12 @@ def build_silver_changes(
     merged_days = utc_day(merged["merged_at"])
     merged_w = merged[in_window(merged_days, start, end)].reset_index(drop=True)
     direct_w = mainline[in_window(utc_day(mainline["pushed_at"]), start, end) & mainline["pr_number"].isna()]
-    firsts = head_branch_first_commits(inputs, merged_w)
+    firsts = head_branch_first_commits(inputs, merged_w, mainline)
 
     changes = pd.concat(
-        [_pr_changes(merged_w, mainline, firsts), _direct_changes(direct_w)],
-        ignore_index=True,
+        [_pr_changes(merged_w, mainline, firsts), _direct_changes(direct_w)], ignore_index=True
     )
-    changes["landed_at"] = pd.to_datetime(changes["landed_at"], utc=True)
-    changes["event_day"] = utc_day(changes["landed_at"])
-    changes["is_hotfix"] = changes["fixes_issues"] != ""
-    changes = changes[in_window(changes["event_day"], start, end)]
-    changes = changes.sort_values(["event_day", "landed_at", "change_id"], kind="stable")
-    changes = conform(changes.drop_duplicates("change_id"), CHANGES_DTYPES)
+    changes = finish_changes(changes, mainline, incident_keys, start, end)
 
     rejects = inputs.rejects
     rejects = rejects[in_window(as_day(rejects["partition_day"]), start, end)]

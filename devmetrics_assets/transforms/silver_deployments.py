@@ -7,17 +7,19 @@ Rules (contracts §2, §4, §5):
 - final_status: the last of success|failure|error by (created_at, status id); a later `inactive`
   only marks a success superseded and does not change the outcome. With none of those, `inactive`
   when one exists, else `pending`. finished_at = created_at of the status that decided it (null if pending).
-- Ordering (previous deployment, rollback) is by (finished_at, numeric deployment id); a deployment
-  without a final status sorts at its created_at. Production deployments of a repo form ONE sequence
-  whatever the production environment's spelling (§5 says "of that repo"); other environments form
-  one sequence per (repo, lower-cased environment).
-- previous_deployment_id: the last successful deployment before this one in its sequence.
-- Only successful production deployments ship. Baseline = the last earlier successful production
-  deployment whose sha is on the main line (unknown shas are skipped). A sha strictly older on the
-  main line than the baseline's is a rollback and ships nothing; otherwise it ships the main-line commits
-  after the baseline's sha up to its own (all up to it when there is no baseline).
-- Non-production, failed, pending and unknown-sha deployments ship nothing (change_ids/commit_shas "").
-  is_rollback is only ever true for successful production deployments.
+- Sequencing (transforms/releases.py): deployments are ordered by their START (created_at, then numeric
+  id), never by their finish. previous_deployment_id is the last successful deployment that started
+  before this one in its sequence (a repo's production deployments form ONE sequence with the default
+  `deployment_unit: release`, one per production environment with `environment`; other environments
+  one per (repo, lower-cased environment)).
+- release_id groups the successful production deployments of one (repo, sha) reaching production
+  (staggered regions are one release); is_rollback marks a release of an already released sha that is
+  older on the main line than the sha running when it started, undoes_deployment_id the release that
+  first shipped what it undoes; is_baseline marks a repo's first release with a main-line sha.
+- Shipping: the release's first deployment row carries the main-line commits it brought to production
+  for the first time (the baseline: all up to its sha; later releases: those above the highest position
+  released before, up to their sha). Rollbacks, redeploys and releases of older never-released shas ship
+  nothing; so do non-production, failed, pending and unknown-sha deployments.
 - changes_known: the deployment's sha is a main-line commit of its repo (a unique short-sha prefix counts).
 """
 
@@ -29,7 +31,6 @@ import pandas as pd
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.transforms.github_payloads import (
     UTC_DTYPE,
-    ShaIndex,
     as_day,
     blank_to_none,
     conform,
@@ -41,6 +42,7 @@ from devmetrics_assets.transforms.github_payloads import (
 )
 from devmetrics_assets.transforms.mainline import mainline_from_deliveries
 from devmetrics_assets.transforms.quarantine import bronze_rejects, in_window, quarantine_rows
+from devmetrics_assets.transforms.releases import sequence
 
 ASSET = "silver_deployments"
 DEPLOYMENTS_DTYPES: dict[str, str] = {
@@ -55,6 +57,9 @@ DEPLOYMENTS_DTYPES: dict[str, str] = {
     "status_count": "int64",
     "is_rollback": "bool",
     "previous_deployment_id": "str",
+    "release_id": "str",
+    "is_baseline": "bool",
+    "undoes_deployment_id": "str",
     "change_ids": "str",
     "commit_shas": "str",
     "changes_known": "bool",
@@ -149,47 +154,8 @@ def _final_status(deps: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ship(deps: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules) -> pd.DataFrame:
-    """previous_deployment_id, is_rollback, change_ids, commit_shas, changes_known for every deployment."""
-    envs = deps["environment"].unique()
-    prod_of = {e: rules.is_production(e) for e in envs}
-    deps["is_production"] = deps["environment"].map(prod_of).astype(bool)
-    deps["_seq_key"] = np.where(deps["is_production"], "\x00production", deps["environment"].str.lower())
-    index = ShaIndex(mainline["repo"], mainline["sha"])
-    pos = {(r, s): q for r, s, q in zip(mainline["repo"], mainline["sha"], mainline["seq"], strict=True)}
-    full = [
-        s.lower() if (r, s.lower()) in pos else index.resolve(r, s)
-        for r, s in zip(deps["repo"], deps["sha"], strict=True)
-    ]
-    deps["_seq"] = [pos.get((r, f), np.nan) if f else np.nan for r, f in zip(deps["repo"], full, strict=True)]
-    deps["changes_known"] = deps["_seq"].notna()
-
-    deps["_order_at"] = deps["finished_at"].fillna(deps["created_at"])
-    deps = deps.sort_values(["repo", "_seq_key", "_order_at", "dep_id"], kind="stable").reset_index(drop=True)
-    group = [deps["repo"], deps["_seq_key"]]
-    ok = deps["final_status"] == "success"
-    deps["previous_deployment_id"] = (
-        deps["deployment_id"].where(ok).groupby(group).ffill().groupby(group).shift(1)
-    )
-    base = deps["_seq"].where(ok & deps["changes_known"]).groupby(group).ffill().groupby(group).shift(1)
-    shipping = ok & deps["is_production"] & deps["changes_known"]
-    deps["is_rollback"] = shipping & base.notna() & (deps["_seq"] < base)
-
-    by_repo = {repo: (g["sha"].to_numpy(), g["change_id"].to_numpy()) for repo, g in mainline.groupby("repo")}
-    change_ids = [""] * len(deps)
-    commit_shas = [""] * len(deps)
-    todo = shipping & ~deps["is_rollback"]
-    for i, repo, hi, lo in zip(
-        np.flatnonzero(todo), deps.loc[todo, "repo"], deps.loc[todo, "_seq"], base[todo], strict=True
-    ):
-        shas, cids = by_repo[repo]
-        a = 0 if pd.isna(lo) else int(lo) + 1
-        b = int(hi) + 1
-        if b > a:
-            commit_shas[i] = ",".join(shas[a:b])
-            change_ids[i] = ",".join(dict.fromkeys(cids[a:b]))
-    deps["change_ids"] = change_ids
-    deps["commit_shas"] = commit_shas
-    return deps
+    """previous_deployment_id, releases, rollbacks, baseline and shipped changes (transforms/releases.py)."""
+    return sequence(deps, mainline, rules)
 
 
 def build_silver_deployments(

@@ -16,6 +16,8 @@ Rules (contracts §2, §4, §5):
   the last one in time wins (a comment wins a tie, the later mention inside one text wins).
   root_cause_sha = the full sha of the unique main-line commit of the same repo starting with it, else raw.
 - Dedupe: issue events on (repo, number, action, event time, label), comments on (comment id, action, time).
+- provider = "github"; incident_id `<repo>#<number>` (an issue tracker's own numbers: a fixing PR's
+  `Closes #N` names them). Incidents of other providers are namespaced (incident_events.incident_id).
 - Quarantine: invalid JSON, missing repository.full_name / issue / issue.number for any delivery; for
   deliveries of incident issues also a missing/bad issue.created_at, event time or comment id.
   Non-incident issues are irrelevant and never quarantined for their content.
@@ -47,6 +49,7 @@ ASSET = "silver_incidents"
 INCIDENTS_DTYPES: dict[str, str] = {
     "incident_id": "str",
     "repo": "str",
+    "provider": "str",
     "number": "int64",
     "title": "str",
     "opened_at": "datetime64[us, UTC]",
@@ -191,9 +194,15 @@ def _incident_keys(events: pd.DataFrame, rules: DoraRules) -> set[tuple[str, int
         for r, n, labels in zip(latest["repo"], latest["number"], latest["labels"], strict=True)
         if any(is_inc(x) for x in labels)
     }
-    labeled = events[(events["action"] == "labeled") & events["label"].map(is_inc)]
+    labeled = events[(events["action"] == "labeled") & events["label"].map(is_inc).astype(bool)]
     keys.update(zip(labeled["repo"], labeled["number"], strict=True))
     return keys
+
+
+def github_incident_keys(deliveries: pd.DataFrame, rules: DoraRules) -> set[tuple[str, int]]:
+    """(repo, number) of the incident issues among these issues / issue_comment rows (any day)."""
+    events, _ = _parse(deliveries.reset_index(drop=True))
+    return {(r, int(n)) for r, n in _incident_keys(events, rules)} if len(events) else set()
 
 
 def _root_cause(group: list[dict], latest: dict) -> str | None:
@@ -245,6 +254,7 @@ def _summarise(events: pd.DataFrame) -> pd.DataFrame:
             {
                 "incident_id": f"{repo}#{number}",
                 "repo": repo,
+                "provider": "github",
                 "number": number,
                 "title": latest["title"],
                 "opened_at": min(e["created_at"] for e in g),

@@ -19,6 +19,7 @@ from devmetrics_assets.checks.bronze_checks import (
     bronze_validations,
 )
 from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.partitions import partition_set
 from devmetrics_assets.resources import WebhookSecretResource
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.sample_org import generate_sample_org
@@ -27,7 +28,8 @@ from devmetrics_assets.storage.warehouse import Warehouse
 
 WINDOW = (pd.Timestamp("2025-03-18"), pd.Timestamp("2025-03-19"))  # a Tuesday
 AFTER_WINDOW = pd.Timestamp("2025-03-19 01:00", tz="UTC")
-NAMES = ["quarantine_rate", "volume_anomaly", "delivery_gaps", "schema_drift", "freshness"]
+NAMES = ["quarantine_rate", "volume_anomaly", "delivery_gaps", "schema_drift", "freshness",
+         "redelivery_conflicts", "signature_verification"]
 
 
 def spec_for(tier: str = "daily", name: str = "github", landing: Path = Path("/nonexistent")) -> SourceSpec:
@@ -80,9 +82,10 @@ def run_checks(wh, spec=None, now=AFTER_WINDOW, rows=None, rejects=None):
     return results_by_name(bronze_check_results(spec or spec_for(), wh, *WINDOW, rows, rejects, now=now))
 
 
-def test_specs_are_non_blocking_and_name_the_tier():
+def test_specs_name_the_tier_and_only_signature_verification_blocks():
     specs = {s.name: s for s in bronze_check_specs(spec_for("hourly"))}
-    assert list(specs) == NAMES and not any(s.blocking for s in specs.values())
+    assert list(specs) == NAMES
+    assert [name for name, s in specs.items() if s.blocking] == ["signature_verification"]
     assert "hourly" in specs["freshness"].description and "1:00:00" in specs["freshness"].description
 
 
@@ -196,7 +199,7 @@ def test_the_bronze_asset_yields_the_checks_and_a_quiet_source_does_not_fail_the
     landing = tmp_path / "landing"
     shutil.copytree(org.deliveries_dir, landing)
     spec = spec_for("daily", landing=landing)
-    asset = build_bronze_asset(spec)
+    asset = build_bronze_asset(spec, partition_set("2024-12-01").daily)
     resources = {"warehouse": WarehouseResource(path=str(tmp_path / "wh.duckdb")),
                  secret_resource_key(spec): WebhookSecretResource(secret=None)}
     with dg.instance_for_test() as instance:

@@ -34,26 +34,63 @@ def gold_of(sample: SampleSilver, period: str) -> pd.DataFrame:
                       start, end)
 
 
+def daily_of(sample: SampleSilver, period: str) -> pd.DataFrame | None:
+    """The daily Gold of the period's window (what the weekly and monthly assets read from storage)."""
+    if period == "day":
+        return None
+    _, start, end = WINDOWS[period]
+    silver = silver_of(sample)
+    return build_gold(silver["deployments"], silver["changes"], silver["incidents"], sample.rules, "day",
+                      start, end)
+
+
 def check(
-    sample: SampleSilver, period: str, gold: pd.DataFrame, silver=None
+    sample: SampleSilver, period: str, gold: pd.DataFrame, silver=None, daily=None
 ) -> dict[str, dg.AssetCheckResult]:
     name, start, end = WINDOWS[period]
-    results = gold_check_results(name, gold, silver or silver_of(sample), start, end)
+    daily = daily_of(sample, period) if daily is None else daily
+    results = gold_check_results(name, gold, silver or silver_of(sample), start, end, daily, sample.rules)
     return {r.check_name: r for r in results}
 
 
-def test_every_gold_check_is_blocking():
+def test_gold_checks_block_except_root_cause_timing_and_weeks_months_check_their_days():
     specs = gold_check_specs("gold_dora_daily")
-    assert {s.name: s.blocking for s in specs} == {"schema": True, "unique_key": True, "reconciliation": True}
+    assert {s.name: s.blocking for s in specs} == {"schema": True, "unique_key": True, "reconciliation": True,
+                                                   "root_cause_timing": False}
+    for name in ("gold_dora_weekly", "gold_dora_monthly"):
+        blocking = {s.name: s.blocking for s in gold_check_specs(name)}
+        assert blocking["cross_grain_reconciliation"] is True and blocking["root_cause_timing"] is False
 
 
 @pytest.mark.parametrize("period", list(WINDOWS))
 def test_clean_gold_passes_every_check(sample, period):
     gold = gold_of(sample, period)
     results = check(sample, period, gold)
-    assert {n: r.passed for n, r in results.items()} == {"schema": True, "unique_key": True,
-                                                         "reconciliation": True}
+    expected = {"schema": True, "unique_key": True, "reconciliation": True, "root_cause_timing": True}
+    if period != "day":
+        expected["cross_grain_reconciliation"] = True
+    assert {n: r.passed for n, r in results.items()} == expected
     assert results["reconciliation"].metadata["org_deployments"].value > 0
+
+
+@pytest.mark.parametrize("period", ["week", "month"])
+def test_cross_grain_check_fails_when_a_stored_day_is_stale_or_missing(sample, period):
+    gold, daily = gold_of(sample, period), daily_of(sample, period)
+    failing_day = daily[(daily["scope_type"] == "repo") & (daily["deployments"] > 0)].index[0]
+    stale = daily.copy()
+    stale.loc[failing_day, "change_failures"] += 1  # the day counted one more failure than the week knows
+    result = check(sample, period, gold, daily=stale)["cross_grain_reconciliation"]
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    row = stale.loc[failing_day]
+    mismatch = result.metadata["sample"].value[0]
+    assert (mismatch["scope_type"], mismatch["scope"], mismatch["column"]) == ("repo", row["scope"],
+                                                                           "change_failures")
+    assert mismatch["sum_of_days"] == mismatch[period] + 1
+    missing = daily.drop(index=failing_day)
+    assert not check(sample, period, gold, daily=missing)["cross_grain_reconciliation"].passed
+    nothing = daily.iloc[:0]
+    result = check(sample, period, gold, daily=nothing)["cross_grain_reconciliation"]
+    assert not result.passed and result.metadata["day_rows"].value == 0
 
 
 def test_reconciliation_fails_when_a_repo_row_is_lost(sample):
@@ -71,7 +108,7 @@ def test_reconciliation_fails_when_a_repo_row_is_lost(sample):
 def test_reconciliation_fails_when_gold_disagrees_with_silver(sample):
     silver = silver_of(sample)
     deployments = silver["deployments"]
-    counted = deployments["is_production"] & (deployments["final_status"] == "success")
+    counted = deployments["release_id"] == deployments["deployment_id"]
     fewer = dict(silver, deployments=deployments.drop(index=deployments.index[counted][0]))
     result = check(sample, "month", gold_of(sample, "month"), fewer)["reconciliation"]
     assert not result.passed

@@ -138,16 +138,20 @@ def oversize(provider: str, i: int = 999) -> Delivery:
     return build(provider, i, pad="x" * MAX_BODY)
 
 
+def jsonl_lines(path: Path) -> list[str]:
+    """The lines of a JSON-lines file, split on "\n" only: str.splitlines() also splits on U+2028, U+0085
+    and other characters JSON keeps raw inside strings (the files are written with ensure_ascii=False)."""
+    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
 def landed(settings: Settings, provider: str) -> list[dict]:
     folder = settings.landing_dir / SOURCE_OF[provider]
-    return [json.loads(line) for path in sorted(folder.glob("*.jsonl"))
-            for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in jsonl_lines(path)]
 
 
 def rejects(settings: Settings) -> list[dict]:
     folder = settings.landing_dir / "_rejects"
-    return [json.loads(line) for path in sorted(folder.glob("*.jsonl"))
-            for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in jsonl_lines(path)]
 
 
 @pytest.fixture

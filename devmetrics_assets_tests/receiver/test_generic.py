@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from devmetrics_assets.receiver.generic import delivery_id, validate
@@ -60,3 +62,16 @@ def test_delivery_id_is_stable_per_state():
     running = {**DEPLOYMENT, "status": "in_progress", "finished_at": None}
     assert delivery_id(running) == "generic:deployment:4711:in_progress:2025-03-04T10:00:00Z"
     assert delivery_id(INCIDENT) == "generic:incident:INC-342:resolved:2025-03-04T11:05:00Z"
+
+
+def test_huge_and_deep_values_are_judged_at_the_top_and_quoted_short():
+    """What bounded_json lets through (128 levels, megabytes) is validated without recursion and quoted
+    back in a few dozen characters, so the 400, the log line and the rejects log stay small."""
+    deep = json.loads("[" * 128 + "]" * 128)
+    record = {**DEPLOYMENT, "status": deep, "sha": "a" * 1_000_000, "changes": [deep] * 10_000,
+              "description": {"nested": deep}, "extra": deep}
+    event_type, problems = validate(record)
+    assert event_type == "deployment"
+    assert [p.split(":")[0] for p in problems] == ["sha", "status", "description", "changes"]
+    assert all(len(p) < 400 for p in problems), problems
+    assert validate({"type": "x" * 1_000_000})[1][0].endswith("...xxxxxxxxxxxxxxxxxxxxxxxxxxxx'")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from devmetrics_assets.sources.github_jsonl import iter_lines, parse_deliveries, select_files, signature_for
+from devmetrics_assets.sources.github_jsonl import parse_deliveries, select_files, signature_for
+from devmetrics_assets.sources.lines import iter_lines
 
 SECRET = "s3cret"
 
@@ -89,3 +90,60 @@ def test_day_named_files_outside_the_window_are_not_read(tmp_path: Path) -> None
     chosen = select_files(tmp_path.glob("*.jsonl"), date(2025, 3, 2), date(2025, 3, 3))
     assert [p.name for p in chosen] == ["2025-03-02.jsonl", "import-abc.jsonl"]
     assert [line.text for line in iter_lines(chosen)] == ["y", "z"]
+
+
+def test_hostile_lines_are_quarantined_one_by_one_and_the_good_ones_load(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8, 10,000-level JSON, extreme and naive times, a non-ASCII signature."""
+    from devmetrics_assets.config import Settings
+    from devmetrics_assets.sources.time_bounds import TimeBounds
+
+    def at(delivery_id: str, received: str, created: object = "2025-03-01T10:00:00Z", **kw) -> bytes:
+        body = dict(DEPLOYMENT, deployment={"id": 1, "created_at": created})
+        return envelope(delivery_id, received, body, **kw).encode()
+
+    bad_signature = json.loads(at("sig", "2025-03-04T10:00:00Z"))
+    bad_signature["headers"]["X-Hub-Signature-256"] = "sha256=\u00e9\u00e9"
+    lines = [
+        at("good", "2025-03-04T10:00:00Z"),
+        b'{"received_at": "2025-03-04T10:00:00Z", "junk": "\xff\xfe"}',
+        b'{"a": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        at("old", "1970-01-01T00:00:00Z"),
+        at("future", "9999-12-31T00:00:00Z"),
+        at("naive", "2025-03-04T11:00:00"),  # no offset: UTC
+        at("old-event", "2025-03-04T11:00:00Z", created="1970-01-01T00:00:00Z"),
+        at("future-event", "2025-03-04T11:00:00Z", created="9999-01-01T00:00:00Z"),
+        json.dumps(bad_signature).encode(),
+        json.dumps({"received_at": "2025-03-04T10:00:00Z", "delivery_id": "deep-raw",
+                    "headers": {"X-GitHub-Event": "push"}, "body_raw": "[" * 300 + "]" * 300}).encode(),
+
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    settings = Settings(home=tmp_path, warehouse_path=tmp_path / "w", landing_dir=tmp_path,
+                        rules_path=tmp_path / "r", partition_start="2024-12-01")
+    bounds = TimeBounds.for_settings(settings, now=pd.Timestamp("2025-03-05T00:00:00Z").to_pydatetime())
+    rows, rejects = parse_deliveries([path], source="github", secret=SECRET, load_batch_id="b", bounds=bounds)
+    assert sorted(rows["delivery_id"]) == ["good", "naive"]
+    assert rows.set_index("delivery_id").loc["naive", "received_at"] == pd.Timestamp("2025-03-04T11:00Z")
+    reasons = dict(zip(rejects["record_ref"].str.rsplit(":", n=1).str[-1].astype(int), rejects["reason"],
+                       strict=True))
+    assert reasons[2].startswith("line is not valid UTF-8")
+    assert reasons[3] == "line nests 10001 levels deep; the limit is 128"
+    assert reasons[4].startswith("received_at 1970-01-01T00:00:00Z is before the history floor 2008-01-01")
+    assert reasons[5].startswith("received_at 9999-12-31T00:00:00Z is more than 24 h in the future")
+    assert reasons[7].startswith("event time 1970-01-01T00:00:00Z is before the history floor")
+    assert reasons[8].startswith("event time 9999-01-01T00:00:00Z is more than 24 h in the future")
+    assert reasons[9].startswith("signature mismatch")
+    assert reasons[10] == "body is missing or not a JSON object"
+    # lines whose received time is unusable have no partition day; the others keep theirs
+    days = dict(zip(rejects["record_ref"].str.rsplit(":", n=1).str[-1].astype(int), rejects["partition_day"],
+                    strict=True))
+    assert pd.isna(days[4]) and pd.isna(days[5]) and days[7] == pd.Timestamp("2025-03-04")
+
+
+def test_deep_body_raw_is_quarantined_without_a_secret(tmp_path: Path) -> None:
+    deep = '{"a":' + "[" * 300 + "]" * 300 + "}"
+    line = json.dumps({"received_at": "2025-03-04T10:00:00Z", "delivery_id": "deep-raw",
+                       "headers": {"X-GitHub-Event": "push"}, "body_raw": deep})
+    rows, rejects = parse(tmp_path, [line], secret=None)
+    assert rows.empty and rejects["reason"].tolist() == ["body_raw nests 301 levels deep; the limit is 128"]

@@ -178,6 +178,7 @@ def test_truth_daily_matches_model_counts(generated) -> None:
     assert (recs["recovery_h"].dropna() >= 0).all()
     leads = pd.read_csv(sample.truth_dir / "truth_lead_times.csv")
     assert leads["change_id"].is_unique and (leads["lead_time_h"] >= 0).all()
+    assert daily["change_failures_inferred"].sum() > 0 and daily["rollbacks"].sum() > 0
 
 
 def test_hotfix_prs_name_their_incident_of_the_same_repo(envelopes, edge) -> None:
@@ -241,10 +242,65 @@ def _incidents(stream: dict, repo: str, rules) -> list[dict]:
                 ]
         found.append({
             "id": f"{repo}#{number}", "opened": latest["created_at"][:10], "open": latest["state"] == "open",
+            "opened_at": _ts(latest["created_at"]),
             "resolved": _ts(latest["closed_at"]) if latest["state"] == "closed" else None,
             "root_cause": max(mentions)[1].lower() if mentions else None,
         })  # fmt: skip
     return found
+
+
+def _links(incidents: list[dict], releases: list[dict], rules, service_of) -> list[tuple[dict, dict, str]]:
+    """Incident -> blamed release: the first release shipping its root cause (unless it started after the
+    incident was resolved), else the latest shipping release of its service that finished <= 24 h before."""
+    out = []
+    for inc in incidents:
+        if inc["root_cause"]:
+            first = next((r for r in releases if r["repo"] == inc["repo"]
+                          and any(s.startswith(inc["root_cause"]) for s in r["shipped"])), None)
+            if first and (inc["open"] or first["created"] <= inc["resolved"]):
+                out.append((inc, first, "root_cause"))
+            continue
+        gap = {r["key"]: inc["opened_at"] - r["finished"] for r in releases}
+        near = [r for r in releases if service_of(r["repo"]) == service_of(inc["repo"]) and r["shipped"]
+                and not r["rollback"] and timedelta(0) <= gap[r["key"]] <= timedelta(hours=24)]
+        if near:
+            out.append((inc, max(near, key=lambda r: (r["finished"], r["created"], r["key"])), "inferred"))
+    return out
+
+
+def _recoveries(releases: list[dict], links: list[tuple[dict, dict, str]]) -> dict[str, float | None]:
+    """One failure per incident group or rollback episode; the episode that ended first measures it."""
+    by_key = {r["key"]: r for r in releases}
+    first_of = {}
+    for r in releases:
+        first_of.setdefault((r["repo"], r["sha"]), r)
+    episodes: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    absorbed = set()
+    for key in dict.fromkeys(rel["key"] for _, rel, _ in links):
+        rel, incs = by_key[key], [i for i, r, _ in links if r["key"] == key]
+        ends = [rb["finished"] for rb in releases if rb["rollback"] and rb["repo"] == rel["repo"]
+                and any(rb["created"] >= i["opened_at"] and (i["open"] or rb["created"] <= i["resolved"])
+                        for i in incs) and first_of[(rb["repo"], rb["sha"])]["created"] < rel["created"]]
+        absorbed |= {rb["key"] for rb in releases if rb["rollback"] and rb["finished"] in ends}
+        if not any(i["open"] for i in incs):
+            ends.append(max(i["resolved"] for i in incs))
+        start = max(rel["finished"], min(i["opened_at"] for i in incs))
+        episodes[key].append((start, min(ends, default=None)))
+    for repo in {r["repo"] for r in releases}:
+        group: list[dict] = []
+        for rel in [r for r in releases if r["repo"] == repo] + [None]:
+            if group and (rel is None or (rel["shipped"] and not rel["rollback"])):
+                blamed = by_key.get(group[0]["undoes"])
+                if blamed:
+                    episodes[blamed["key"]].append((blamed["finished"], max(g["finished"] for g in group)))
+                group = []
+            if rel is not None and rel["rollback"] and rel["key"] not in absorbed:
+                group.append(rel)
+    out = {}
+    for key, found in episodes.items():
+        ended = sorted((e, s) for s, e in found if e is not None)
+        out[key] = max((ended[0][0] - ended[0][1]).total_seconds(), 0) / 3600 if ended else None
+    return out
 
 
 def test_deliveries_alone_reproduce_the_truth(generated, envelopes, edge) -> None:
@@ -254,8 +310,9 @@ def test_deliveries_alone_reproduce_the_truth(generated, envelopes, edge) -> Non
     stream = _read_stream(envelopes)
     methods: dict[str, set[str]] = defaultdict(set)
     leads: dict[str, float] = {}
-    recoveries: dict[str, float | None] = {}
     rollbacks: set[str] = set()
+    releases: list[dict] = []
+    incidents: list[dict] = []
     daily: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # deployments, incidents opened
     for repo in sample.repos:
         branch_times: dict[str, list[datetime]] = defaultdict(list)
@@ -283,42 +340,39 @@ def test_deliveries_alone_reproduce_the_truth(generated, envelopes, edge) -> Non
                 first_at[cid] = min(branch_times.get(pr["head"]["ref"]) or [_ts(pr["created_at"])])
             mainline += shas
         pos = {sha: i for i, sha in enumerate(mainline)}
-        finals = []
+        ours = []
         for (r, dep_id), dep in stream["deployments"].items():
             if r == repo and rules.is_production(dep["environment"]):
                 final_time, _, state = max(stream["statuses"][(r, dep_id)])
                 if state == "success":
-                    finals.append((final_time, f"{repo}:{dep_id}", dep))
+                    ours.append({"key": f"{repo}:{dep_id}", "repo": repo, "sha": dep["sha"], "shipped": [],
+                                 "created": _ts(dep["created_at"]), "finished": final_time, "rollback": False,
+                                 "undoes": None, "id": dep_id})
                     daily[(repo, dep["created_at"][:10])][0] += 1
-        prev, prev_key, seen, shipped, replaced_by = None, None, set(), {}, {}
-        for finished, key, dep in sorted(finals, key=lambda f: (f[0], f[1])):
-            p = pos.get(dep["sha"])
-            shipped[key] = (finished, dep["created_at"][:10], [])
+        hwm, shipper = None, {}
+        ours.sort(key=lambda d: (d["created"], d["id"]))
+        for k, rel in enumerate(ours):
+            p = pos.get(rel["sha"])
             if p is None:
                 continue
-            if prev is not None and p < prev:
-                rollbacks.add(key)
-                replaced_by[prev_key] = finished
-            else:
-                shipped[key][2].extend(mainline[(prev + 1 if prev is not None else 0) : p + 1])
-                for cid in dict.fromkeys(change_of[sha] for sha in shipped[key][2]):
-                    if cid not in seen:
-                        seen.add(cid)
-                        leads[cid] = max((finished - first_at[cid]).total_seconds(), 0) / 3600
-            prev, prev_key = p, key
-        incidents = _incidents(stream, repo, rules)
-        for inc in incidents:
+            done = [d for d in ours[:k] if d["sha"] in pos and d["finished"] <= rel["created"]]
+            running = max(done, key=lambda d: (d["finished"], d["created"])) if done else None
+            if running and p < pos[running["sha"]] and any(d["sha"] == rel["sha"] for d in done):
+                rel["rollback"], rel["undoes"] = True, shipper[running["sha"]]
+                rollbacks.add(rel["key"])
+            elif hwm is None or p > hwm:
+                rel["shipped"] = mainline[(0 if hwm is None else hwm + 1) : p + 1]
+                shipper.update(dict.fromkeys(rel["shipped"], rel["key"]))
+                for cid in dict.fromkeys(change_of[sha] for sha in rel["shipped"]):
+                    hours = (rel["finished"] - first_at[cid]).total_seconds() / 3600
+                    if hwm is not None and hours >= 0:  # the baseline's and negative ones are excluded
+                        leads[cid] = hours
+            hwm = p if hwm is None else max(hwm, p)
+        releases += ours
+        for inc in _incidents(stream, repo, rules):
             daily[(repo, inc["opened"])][1] += 1
-        for key, (finished, _, shas) in shipped.items():
-            caused = [
-                i for i in incidents if i["root_cause"] and any(s.startswith(i["root_cause"]) for s in shas)
-            ]
-            if not caused and key not in replaced_by:
-                continue
-            ends = [replaced_by[key]] if key in replaced_by else []
-            if caused and not any(i["open"] for i in caused):
-                ends.append(max(i["resolved"] for i in caused))
-            recoveries[key] = (min(ends) - finished).total_seconds() / 3600 if ends else None
+            incidents.append(inc | {"repo": repo})
+    recoveries = _recoveries(releases, _links(incidents, releases, rules, rules.service_of))
     for kind in ("merge", "squash", "rebase", "direct"):
         assert methods[kind] == set(edge[f"{kind}_change_ids"]), kind
     truth_daily = pd.read_csv(sample.truth_dir / "truth_daily.csv")
@@ -330,7 +384,8 @@ def test_deliveries_alone_reproduce_the_truth(generated, envelopes, edge) -> Non
     assert set(truth_leads.index) == set(leads)
     for cid, hours in leads.items():
         assert truth_leads[cid] == pytest.approx(hours, abs=1e-5)
-    assert all(leads[cid] == 0 for cid in edge["skewed_clock_change_ids"])
+    assert not set(edge["skewed_clock_change_ids"]) & set(leads), "negative lead times are excluded"
+    assert edge["baseline_change_ids"] and not set(edge["baseline_change_ids"]) & set(leads)
     truth_recs = pd.read_csv(sample.truth_dir / "truth_recoveries.csv").set_index("deployment_id")[
         "recovery_h"
     ]

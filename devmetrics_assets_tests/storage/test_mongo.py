@@ -223,6 +223,22 @@ def test_bronze_append_is_identical_to_duckdb(pair):
     assert both(pair, lambda w: w.max_load_seq()) == [5, 5]
 
 
+def test_pending_ledger_hashes_and_verification_memory_are_identical_to_duckdb(pair):
+    rows = bronze_rows(["a", "b"], ["2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z"])
+    assert both(pair, lambda w: w.append_bronze(rows)) == [2, 2]
+    assert both(pair, lambda w: w.append_bronze(rows)) == [0, 0]  # a replay adds no pending work
+    ledgers = both(pair, lambda w: w.pending_event_days().drop(columns="recorded_at"))
+    assert_same(ledgers, sort=["event_day"])
+    assert len(ledgers[0]) >= 1
+    assert both(pair, lambda w: w.clear_pending(w.pending_event_days().iloc[:1])) == [1, 1]
+    assert_same(both(pair, lambda w: w.pending_event_days().drop(columns="recorded_at")), sort=["event_day"])
+    ids = rows["delivery_id"].tolist()
+    assert_same(both(pair, lambda w: w.stored_payload_hashes(rows["source"].iloc[0], [*ids, "zzz"])))
+    assert both(pair, lambda w: w.was_verified(rows["source"].iloc[0])) == [
+        bool((rows["signature_status"] == "verified").any())] * 2
+    assert both(pair, lambda w: w.was_verified("never-seen")) == [False, False]
+
+
 def test_quarantine_upsert_is_identical_to_duckdb(pair):
     def scenario(w):
         w.upsert_quarantine(q_rows(["d1", "d2", "d3"], ["2025-01-01", "2025-01-01", "2025-01-02"]))

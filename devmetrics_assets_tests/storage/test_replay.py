@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.partitions import partition_set
 from devmetrics_assets.resources import WebhookSecretResource
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.io_manager import WarehouseResource
@@ -148,7 +149,7 @@ def test_replaying_the_bronze_target_rereads_the_fixed_landing_file(tmp_path: Pa
         secret_env=None,
         description="test source",
     )
-    bronze = build_bronze_asset(spec)
+    bronze = build_bronze_asset(spec, partition_set("2024-12-01").daily)
     path = tmp_path / "w.duckdb"
     resources = {
         "warehouse": WarehouseResource(path=str(path)),

@@ -11,11 +11,13 @@ from devmetrics_assets.transforms.dora_bands import (
     BAND_THRESHOLDS,
     BANDS,
     BANDS_SOURCE,
+    FREQUENCY,
     BandRule,
     Cut,
     _check_monotonic,
     add_bands,
     classify,
+    frequency_band,
 )
 
 
@@ -29,21 +31,23 @@ def test_source_names_the_edition() -> None:
     assert BANDS == ("elite", "high", "medium", "low")
 
 
-def test_deployment_frequency_per_day() -> None:
-    week, month31, month28 = 1 / 7, 1 / 31, 1 / 28
-    values = [3.0, 1.0, 0.99, week, week - 1e-9, month28, month31, month31 - 1e-9, 0.0, math.nan]
-    assert bands_of("deployment_frequency_per_day", values) == [
-        "elite",
+def test_deployment_frequency_is_deploy_days_per_week_as_devlake_reads_the_2023_clusters() -> None:
+    median = pd.Series([7.0, 6.5, 1.0, 0.5, 0.0, 0.0, 0.0, math.nan, math.nan])
+    days = pd.Series([30, 28, 4, 2, 1, 0, 0, 0, 3])
+    whole_month = pd.Series([True, True, True, True, True, True, False, False, True])
+    out = frequency_band(median, days, whole_month)
+    assert [None if pd.isna(v) else v for v in out] == [
         "elite",
         "high",
         "high",
+        "medium",  # below one deploy-day a week, but deployed in the whole month
         "medium",
-        "medium",
-        "medium",
-        "low",
-        "low",
+        "low",  # a whole observed month without a deployment
+        None,  # a week (or a partial month) without a deployment cannot tell medium from low
         None,
+        "medium",
     ]
+    assert FREQUENCY.elite_days_per_week == 7 and "DevLake" in FREQUENCY.source
 
 
 def test_lead_time_median_hours() -> None:
@@ -116,7 +120,10 @@ def test_non_monotonic_thresholds_are_rejected() -> None:
 def test_add_bands_fills_the_four_band_columns_from_their_metrics() -> None:
     gold = pd.DataFrame(
         {
-            "deployment_frequency_per_day": [2.0, 0.0],
+            "period": ["week", "month"],
+            "is_partial": [False, False],
+            "deploy_days": [7, 0],
+            "deploy_days_per_week_median": [7.0, 0.0],
             "lead_time_median_h": [100.0, math.nan],
             "change_failure_rate": [0.12, math.nan],
             "recovery_median_h": [0.5, math.nan],
@@ -128,6 +135,6 @@ def test_add_bands_fills_the_four_band_columns_from_their_metrics() -> None:
     assert out.loc[10, "lead_time_band"] == "high"
     assert out.loc[10, "change_failure_rate_band"] == "medium"
     assert out.loc[10, "recovery_band"] == "elite"
-    assert out.loc[11, "deployment_frequency_band"] == "low"  # zero deployments is a measured frequency
+    assert out.loc[11, "deployment_frequency_band"] == "low"  # a whole month without deployments
     assert out.loc[11, ["lead_time_band", "change_failure_rate_band", "recovery_band"]].isna().all()
     assert "lead_time_band" not in gold.columns  # input left untouched

@@ -111,7 +111,8 @@ def deployments() -> list[tuple[str, Any, str]]:
         ),
         (
             "deployment",
-            dep(4, "success", label="c1", created="2025-03-03T12:00:00Z", finished="2025-03-03T12:04:00Z"),
+            # A redeploy of what deployment 1 released (c2), older than the running c3: a rollback.
+            dep(4, "success", label="c2", created="2025-03-03T12:00:00Z", finished="2025-03-03T12:04:00Z"),
             "2025-03-03T12:04:01Z",
         ),
         ("deployment", dep(5, "succeeded", created="2025-03-03T13:00:00Z"), "2025-03-03T13:00:01Z"),
@@ -152,6 +153,8 @@ def test_deployments_snapshots_changes_main_line_rollback_and_quarantine() -> No
     assert d.loc[abc, "final_status"] == "failure" and d.loc[abc, "repo"] == SEARCH, "service → repo"
     assert d.loc[f"{SEARCH}:3", "commit_shas"] == sha("c3")
     assert bool(d.loc[f"{SEARCH}:4", "is_rollback"]) and d.loc[f"{SEARCH}:4", "commit_shas"] == ""
+    assert d.loc[f"{SEARCH}:4", "undoes_deployment_id"] == f"{SEARCH}:3", "it undoes what :3 shipped"
+    assert bool(first["is_baseline"]) and not bool(d.loc[f"{SEARCH}:3", "is_baseline"])
     assert sorted(q["reason"]) == sorted(
         [
             "deployment status 'succeeded' without finished_at",
@@ -217,10 +220,10 @@ def test_incident_snapshots_resolve_reopen_and_root_cause() -> None:
     )
     SilverIncidentsSchema.validate(out)
     i = out.set_index("incident_id")
-    eleven = i.loc[f"{SEARCH}#11"]
+    eleven = i.loc[f"{SEARCH}#generic-11"]
     assert eleven["reopened_count"] == 1 and not eleven["is_open"]
     assert eleven["resolved_at"] == pd.Timestamp("2025-03-03T15:00:00Z")
     assert eleven["root_cause_sha"] == sha("c3"), "short sha resolved on the synthetic main line"
-    assert bool(i.loc[f"{SEARCH}#{generic.id_number('INC-7')}", "is_open"])
-    assert f"{SEARCH}#13" not in i.index, "opened the next day: another partition"
+    assert bool(i.loc[f"{SEARCH}#generic-{generic.id_number('INC-7')}", "is_open"])
+    assert f"{SEARCH}#generic-13" not in i.index, "opened the next day: another partition"
     assert q["reason"].tolist() == ["incident.opened_at is not a valid timestamp"]

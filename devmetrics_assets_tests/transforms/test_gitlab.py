@@ -260,7 +260,9 @@ def test_main_line_follows_the_push_chain_even_when_a_push_arrives_late() -> Non
 
 
 def test_changes_have_the_github_columns_and_gitlab_semantics() -> None:
-    changes, rejects = providers.build_changes(landed("gitlab", story()), RULES, D3, D4)
+    incident_9 = ("Issue Hook", issue_hook(9, "open", "opened", "2025-03-03T09:00:00Z", kind="Incident"), "")
+    incidents = landed("gitlab", [(*incident_9[:2], "2025-03-03T09:00:01Z")])
+    changes, rejects = providers.build_changes(landed("gitlab", story()), RULES, D3, D4, incidents)
     assert list(changes.columns) == CHANGES_COLUMNS and rejects.empty
     SilverChangesSchema.validate(changes)
     c = changes.set_index("change_id")
@@ -277,6 +279,9 @@ def test_changes_have_the_github_columns_and_gitlab_semantics() -> None:
     assert mr3["merge_method"] == "rebase" and mr3["commit_shas"] == f"{sha('r_a')},{sha('r_b')}"
     assert mr3["first_commit_at"] == pd.Timestamp("2025-03-03T12:50:00Z"), "no branch push: MR created_at"
     assert c.loc[f"{SHOP}@{sha('d2')}", "fixes_issues"] == "7"
+    assert not bool(c.loc[f"{SHOP}@{sha('d2')}", "is_hotfix"]), (
+        "issue 7 is an ordinary issue, not an incident"
+    )
     assert c.loc[f"{SHOP}@{sha('d3')}", "fixes_issues"] == "", "another project's issue is not ours"
     # a push lands at its head commit's time unless it was received earlier (received 15:00:03 here)
     assert c.loc[f"{SHOP}@{sha('d3')}", "landed_at"] == pd.Timestamp("2025-03-03T15:00:00Z")

@@ -79,16 +79,23 @@ def test_one_repo_one_day_every_metric_by_hand() -> None:
     # lead times 1, 2, 3, 10: median (2+3)/2; p90 at position 0.9*3 = 2.7 -> 3 + 0.7*(10-3)
     assert r["lead_time_median_h"] == pytest.approx(2.5)
     assert r["lead_time_p90_h"] == pytest.approx(7.9)
+    assert (r["shipped_changes"], r["lead_time_coverage"], r["lead_time_negative_excluded"]) == (4, 1.0, 0)
     assert (r["recoveries"], r["unrecovered_failures"]) == (1, 0)
-    assert r["recovery_median_h"] == pytest.approx(4.0) and r["recovery_p90_h"] == pytest.approx(4.0)
-    assert (r["rework_deployments"], r["rework_rate"], r["incidents_opened"]) == (0, 0.0, 1)
-    assert r["deployment_frequency_per_day"] == 2.0
-    assert (
-        r["deployment_frequency_band"],
-        r["lead_time_band"],
-        r["change_failure_rate_band"],
-        r["recovery_band"],
-    ) == ("elite", "elite", "low", "high")
+    # recovery runs from the incident's opening (13:00, after the 12:30 finish) to its resolution (16:30)
+    assert r["recovery_median_h"] == pytest.approx(3.5) and r["recovery_p90_h"] == pytest.approx(3.5)
+    assert (r["rework_deployments"], r["rework_rate"], r["incidents_opened"], r["rollbacks"]) == (
+        0,
+        0.0,
+        1,
+        0,
+    )
+    assert (r["change_failures_inferred"], r["change_failure_rate_root_cause_only"]) == (0, 0.5)
+    assert r["deployment_frequency_per_day"] == 2.0 and r["deploy_days"] == 1
+    assert (r["days_covered"], r["is_partial"]) == (1, False)
+    assert pd.isna(r["deploy_days_per_week_median"]) and pd.isna(r["unrecovered_oldest_age_h"])
+    assert pd.isna(r["deployment_frequency_band"]), "a day is no week: no frequency band"
+    bands = (r["lead_time_band"], r["change_failure_rate_band"], r["recovery_band"])
+    assert bands == ("elite", "low", "high")
     assert r["period"] == "day"
 
 
@@ -131,7 +138,10 @@ def test_org_row_for_every_period_even_without_activity() -> None:
     empty = org.loc[pd.Timestamp("2025-03-03")]
     nullable = ["change_failure_rate", "rework_rate", "lead_time_median_h", "recovery_median_h"]
     assert empty[nullable].isna().all()
-    assert empty["deployment_frequency_per_day"] == 0.0 and empty["deployment_frequency_band"] == "low"
+    assert empty["deployment_frequency_per_day"] == 0.0
+    # the data covers only Sunday 16 March: every week is partial and no whole week says a frequency
+    assert org["days_covered"].tolist() == [0, 1, 0] and org["is_partial"].all()
+    assert org["deploy_days_per_week_median"].isna().all() and org["deployment_frequency_band"].isna().all()
     assert pd.isna(empty["change_failure_rate_band"])
     assert gold.loc[gold["scope_type"] == "repo", "period_start"].tolist() == [pd.Timestamp("2025-03-10")]
     assert list(gold.columns) == GOLD_COLUMNS
@@ -143,11 +153,34 @@ def test_month_frequency_divides_by_the_days_of_that_month() -> None:
     deps = [deploy(n, -30 + 2 * n, hour=9) for n in range(14)]  # 14 deployments between 1 and 27 Feb
     deps.append(deploy(99, 10, hour=9))  # one on 13 March
     gold = gold_of(deps, period="month", start=feb, end=pd.Timestamp("2025-04-01"))
-    assert row(gold, "org", "all", feb)["deployment_frequency_per_day"] == 0.5  # 14 / 28
-    assert row(gold, "org", "all", feb)["deployment_frequency_band"] == "high"
+    february = row(gold, "org", "all", feb)
+    assert february["deployment_frequency_per_day"] == 0.5  # 14 / 28
+    # deploy days every other day: whole weeks 3-9, 10-16, 17-23 Feb have 4, 3 and 4 -> median 4
+    assert (february["deploy_days"], february["deploy_days_per_week_median"]) == (14, 4.0)
+    assert february["deployment_frequency_band"] == "high" and not february["is_partial"]
     march = row(gold, "org", "all", "2025-03-01")
     assert march["deployment_frequency_per_day"] == pytest.approx(1 / 31)
-    assert march["deployment_frequency_band"] == "medium"  # once in a 31-day month
+    # the data ends on 13 March: a partial month whose one whole week (3-9 March) had no deployment
+    assert (march["days_covered"], march["is_partial"], march["deploy_days_per_week_median"]) == (
+        13,
+        True,
+        0.0,
+    )
+    assert pd.isna(march["deployment_frequency_band"]), "a partial month is not read as a dip"
+
+
+def test_frequency_band_medium_and_low_need_a_whole_observed_month() -> None:
+    jan = pd.Timestamp("2025-01-01")
+    # deployments on 2 January (the data starts), 20 January and 31 March (the data ends)
+    deps = [deploy(1, -60, hour=9), deploy(2, -42, hour=9), deploy(3, 28, hour=9)]
+    gold = gold_of(deps, period="month", start=jan, end=pd.Timestamp("2025-04-01"))
+    january, february, march = (
+        row(gold, "org", "all", m) for m in ("2025-01-01", "2025-02-01", "2025-03-01")
+    )
+    assert (january["days_covered"], january["is_partial"]) == (30, True)
+    assert january["deploy_days_per_week_median"] == 0.0 and pd.isna(january["deployment_frequency_band"])
+    assert (february["deploy_days"], february["deployment_frequency_band"]) == (0, "low")
+    assert (march["deploy_days"], march["deployment_frequency_band"]) == (1, "medium")
 
 
 def test_failures_recoveries_and_lead_times_land_on_the_deployment_day() -> None:
@@ -155,19 +188,23 @@ def test_failures_recoveries_and_lead_times_land_on_the_deployment_day() -> None
     deps = [
         deploy(1, 0, hour=6, minutes=0, changes=("c1",), commits=(sha(1),)),
         deploy(2, 0, hour=8, minutes=0, prev=1, commits=(sha(2),)),
-        deploy(3, 2, hour=8, minutes=0, prev=2, rollback=True, sha_=sha(1)),  # rolls 2 back, 48 h later
-        deploy(4, 1, hour=5, minutes=0, commits=(late,)),
+        # rolls 2 back (back to 1, undoing 2's change) 48 h later
+        deploy(3, 2, hour=8, minutes=0, prev=2, rollback=True, sha_=sha(1), undoes=2),
+        deploy(4, 1, hour=5, minutes=0, repo=WEB, commits=(late,)),
     ]
     chs = [change("c1", at(-3, 6))]  # landed days before the window: attributed to its shipping day
-    incs = [incident(7, at(5), None, root_cause=late)]  # opened after the window, still open
+    incs = [incident(7, at(5), None, repo=WEB, root_cause=late)]  # opened after the window, still open
     gold = gold_of(deps, chs, incs, end=MON + pd.Timedelta(days=3))
-    day0, day1, day2 = (row(gold, "repo", API, MON + pd.Timedelta(days=d)) for d in range(3))
+    day0, day2 = (row(gold, "repo", API, MON + pd.Timedelta(days=d)) for d in (0, 2))
+    day1 = row(gold, "repo", WEB, MON + pd.Timedelta(days=1))
     assert (day0["change_failures"], day0["recoveries"], day0["recovery_median_h"]) == (1, 1, 48.0)
     assert (day0["lead_time_changes"], day0["lead_time_median_h"]) == (1, 72.0)
     assert (day1["change_failures"], day1["unrecovered_failures"], day1["recoveries"]) == (1, 1, 0)
     assert pd.isna(day1["recovery_median_h"]) and pd.isna(day1["recovery_band"])
+    # the failure is known from day 5 (the incident's opening): at the end of day 1 it was 0 h old
+    assert day1["unrecovered_oldest_age_h"] == 0.0
     assert (day2["deployments"], day2["change_failures"], day2["rework_deployments"]) == (1, 0, 1)
-    assert day2["rework_rate"] == 1.0
+    assert (day2["rework_rate"], day2["rollbacks"]) == (1.0, 1)
     assert gold["incidents_opened"].sum() == 0  # the incident opened outside the window
 
 

@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 
+from devmetrics_assets.transforms.branches import head_branch_first_commits
 from devmetrics_assets.transforms.mainline import (
     build_mainline,
-    head_branch_first_commits,
     mainline_from_deliveries,
     merged_pull_requests,
     parse_mainline_deliveries,
@@ -230,7 +230,7 @@ def test_head_branch_first_commit_respects_branch_reuse() -> None:
     ]
     inputs = parse_mainline_deliveries(bronze(rows))
     merged = merged_pull_requests(inputs.prs)
-    firsts = head_branch_first_commits(inputs, merged)
+    firsts = head_branch_first_commits(inputs, merged, build_mainline(inputs, merged))
     assert firsts[(API, 1)] == pd.Timestamp("2025-03-01T08:00:00Z")
     assert firsts[(API, 2)] == pd.Timestamp("2025-03-04T08:00:00Z")
 

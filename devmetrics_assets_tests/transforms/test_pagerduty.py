@@ -165,7 +165,7 @@ def test_anchor_is_the_incident_creation_and_notes_have_none() -> None:
 
 def test_life_cycle_from_triggered_resolved_reopened_and_notes() -> None:
     out, _ = build()
-    p1 = out.loc[f"{SHOP}#1001"]
+    p1 = out.loc[f"{SHOP}#pagerduty-1001"]
     assert p1["opened_at"] == pd.Timestamp(CREATED) and p1["title"] == "Incident P1"
     assert p1["reopened_count"] == 1 and not p1["is_open"]
     assert p1["resolved_at"] == pd.Timestamp("2025-03-03T12:00:00Z")
@@ -174,9 +174,9 @@ def test_life_cycle_from_triggered_resolved_reopened_and_notes() -> None:
 
 def test_repo_link_by_custom_field_and_quarantine_of_unmapped_or_ambiguous_services() -> None:
     out, q = build()
-    p2 = out.loc["acme/api#1002"]
+    p2 = out.loc["acme/api#pagerduty-1002"]
     assert bool(p2["is_open"]) and p2["root_cause_sha"] == "abcdef1", "unresolvable sha stays raw"
-    assert sorted(out.index) == sorted(["acme/api#1002", f"{SHOP}#1001"])
+    assert sorted(out.index) == sorted(["acme/api#pagerduty-1002", f"{SHOP}#pagerduty-1001"])
     reasons = sorted(q["reason"])
     assert len(reasons) == 3
     assert "event.data missing" in reasons
@@ -189,10 +189,10 @@ def test_short_root_cause_resolves_against_the_gitlab_main_line() -> None:
     out, _ = providers.build_incidents(
         landed("pagerduty", only_first_note), landed("gitlab", story()), RULES, D3, D4
     )
-    assert out.set_index("incident_id").loc[f"{SHOP}#1001", "root_cause_sha"] == sha("d1")
+    assert out.set_index("incident_id").loc[f"{SHOP}#pagerduty-1001", "root_cause_sha"] == sha("d1")
 
 
-def test_incident_number_colliding_with_a_gitlab_issue_is_quarantined_not_merged() -> None:
+def test_incident_number_equal_to_a_gitlab_issue_is_another_incident() -> None:
     from devmetrics_assets_tests.transforms.test_gitlab import issue_hook
 
     gl = landed(
@@ -207,6 +207,9 @@ def test_incident_number_colliding_with_a_gitlab_issue_is_quarantined_not_merged
     )
     both = pd.concat([gl, landed("pagerduty", rows()[:1])], ignore_index=True)
     out, q = providers.build_incidents(both, landed("gitlab", story()), RULES, D3, D4)
-    assert out["incident_id"].tolist() == [f"{SHOP}#1001"] and out["title"].tolist() == ["Issue 1001"]
-    assert q["reason"].tolist() == ["incident_id already reported by another provider"]
-    assert q["source"].tolist() == ["pagerduty"]
+    # Namespaced by provider: PagerDuty #1001 and GitLab issue #1001 are two incidents, nothing collides.
+    assert sorted(out["incident_id"]) == [f"{SHOP}#1001", f"{SHOP}#pagerduty-1001"] and q.empty
+    assert dict(zip(out["incident_id"], out["provider"], strict=True)) == {
+        f"{SHOP}#1001": "gitlab",
+        f"{SHOP}#pagerduty-1001": "pagerduty",
+    }

@@ -81,6 +81,11 @@ def test_one_repo_reported_by_several_providers_forms_one_sequence() -> None:
             *story(),
             (
                 "Deployment Hook",
+                gl_deploy(20, "success", "2025-03-03T12:00:00Z", "m1"),
+                "2025-03-03T12:00:01Z",
+            ),
+            (
+                "Deployment Hook",
                 gl_deploy(21, "success", "2025-03-03T16:10:00Z", "d3"),
                 "2025-03-03T16:10:01Z",
             ),
@@ -177,5 +182,7 @@ def test_layers_read_every_provider_from_a_real_duckdb_bronze(tmp_path: Path) ->
     assert d.loc[f"{SEARCH}:1", "commit_shas"] == f"{sha('c1')},{sha('c2')}"
     incidents, _ = compute_incidents(warehouse, rules, D3, D4)
     i = incidents.set_index("incident_id")
-    assert sorted(i.index) == sorted([f"{SHOP}#7", f"{SHOP}#1001"])
-    assert i.loc[f"{SHOP}#1001", "root_cause_sha"] == sha("d3"), "a note received two days later counts"
+    assert sorted(i.index) == sorted([f"{SHOP}#7", f"{SHOP}#pagerduty-1001"])
+    assert i.loc[f"{SHOP}#pagerduty-1001", "root_cause_sha"] == sha("d3"), (
+        "a note received two days later counts"
+    )

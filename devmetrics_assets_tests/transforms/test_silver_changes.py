@@ -31,7 +31,8 @@ def changes_of(frame: pd.DataFrame, start: pd.Timestamp = D3, end: pd.Timestamp 
 
 
 def test_story_changes_columns_and_values() -> None:
-    changes, quarantine = build_silver_changes(story(), RULES, D3, D4)
+    # Issue 7 is an incident; 8 is an ordinary issue (closing only it would not make a hotfix).
+    changes, quarantine = build_silver_changes(story(), RULES, D3, D4, {(API, 7)})
     assert list(changes.columns) == CHANGES_COLUMNS
     assert quarantine.empty
     SilverChangesSchema.validate(changes)
@@ -70,6 +71,10 @@ def test_story_changes_columns_and_values() -> None:
     assert (d2["fixes_issues"], d2["is_hotfix"]) == ("7", True)  # closing keyword in the commit message
 
     assert (changes["event_day"] == D3).all()
+    plain = build_silver_changes(story(), RULES, D3, D4, {(API, 8), ("acme/web", 7)})[0].set_index(
+        "change_id"
+    )
+    assert bool(plain.loc[f"{API}#2", "is_hotfix"]) and not bool(plain.loc[f"{API}@{sha('d2')}", "is_hotfix"])
     assert str(changes["event_day"].dtype) == "datetime64[us]"
     assert str(changes["landed_at"].dtype) == "datetime64[us, UTC]"
     assert str(changes["pr_number"].dtype) == "Int64" and str(changes["mainline_pos"].dtype) == "Int64"

@@ -119,7 +119,8 @@ def test_second_day_uses_history_for_previous_and_reships_after_rollback() -> No
     assert list(d.index) == [f"{API}:106", f"{API}:107", f"{API}:108"]
     after = d.loc[f"{API}:106"]
     assert after["previous_deployment_id"] == f"{API}:105" and not after["is_rollback"]
-    assert after["change_ids"] == cids("d1", "d2", "2", "3")
+    # Back to r_b2 after the rollback: nothing new reaches production (103 and 104 first shipped it).
+    assert (after["change_ids"], after["release_id"], after["is_baseline"]) == ("", f"{API}:106", False)
     unknown = d.loc[f"{API}:107"]
     assert (unknown["changes_known"], unknown["change_ids"], unknown["is_production"]) == (False, "", True)
     assert unknown["previous_deployment_id"] == f"{API}:106"
@@ -129,7 +130,7 @@ def test_second_day_uses_history_for_previous_and_reships_after_rollback() -> No
     assert pending["previous_deployment_id"] == f"{API}:107"
 
 
-def test_order_is_by_finish_time_and_unknown_previous_is_skipped_as_baseline() -> None:
+def test_order_is_by_start_time_and_unknown_sha_ships_nothing() -> None:
     rows = [
         *deploy(1, sha("d1"), "production", "2025-03-03T12:00:00Z", ("success", "2025-03-03T12:30:00Z")),
         *deploy(2, sha("s2"), "production", "2025-03-03T12:05:00Z", ("success", "2025-03-03T12:10:00Z")),
@@ -139,13 +140,16 @@ def test_order_is_by_finish_time_and_unknown_previous_is_skipped_as_baseline() -
         *deploy(4, sha("r_b2"), "production", "2025-03-03T14:00:00Z", ("success", "2025-03-03T14:05:00Z")),
     ]
     d = build(rows, D3, D4)
-    # 2 finished first; 1 finished later with an older sha: a rollback relative to 2.
-    assert pd.isna(d.loc[f"{API}:2", "previous_deployment_id"])
-    assert d.loc[f"{API}:2", "change_ids"] == cids("1", "d1", "d2", "2")
-    assert d.loc[f"{API}:1", "previous_deployment_id"] == f"{API}:2" and d.loc[f"{API}:1", "is_rollback"]
-    # 4 follows an unknown-sha deployment: it ships from the last known sha (1's d1).
+    # 1 started first: it is the baseline; 2 started while 1 was running (overlapping pipelines): 1 finished
+    # after 2 with an older sha, which is not a rollback.
+    assert pd.isna(d.loc[f"{API}:1", "previous_deployment_id"]) and d.loc[f"{API}:1", "is_baseline"]
+    assert d.loc[f"{API}:1", "change_ids"] == cids("1", "d1")
+    assert d.loc[f"{API}:2", "previous_deployment_id"] == f"{API}:1"
+    assert d.loc[f"{API}:2", "change_ids"] == cids("d2", "2") and not d.loc[f"{API}:1", "is_rollback"]
+    # 4 follows an unknown-sha deployment (which ships nothing): it ships above what was released (2's s2).
+    assert d.loc[f"{API}:3", "change_ids"] == "" and d.loc[f"{API}:3", "release_id"] == f"{API}:3"
     assert d.loc[f"{API}:4", "previous_deployment_id"] == f"{API}:3"
-    assert d.loc[f"{API}:4", "change_ids"] == cids("d2", "2", "3")
+    assert d.loc[f"{API}:4", "change_ids"] == cids("3")
 
 
 def test_status_rules_duplicates_and_terminal_choice() -> None:

@@ -21,13 +21,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from devmetrics_assets.sources.github_jsonl import BRONZE_COLUMNS
-from devmetrics_assets.sources.landing import bronze_frame, rejects_frame
+from devmetrics_assets.sources.landing import parse_landing, rejects_frame
 from devmetrics_assets.sources.landing_files import (
     DayFileWriter,
     LandingLine,
@@ -40,7 +39,7 @@ from devmetrics_assets.sources.landing_files import (
 )
 from devmetrics_assets.sources.landing_files import envelope as landing_envelope
 from devmetrics_assets.sources.pull.records import Delivery, Reject
-from devmetrics_assets.transforms.anchors import anchor_value
+from devmetrics_assets.sources.time_bounds import TimeBounds
 
 REJECTS_DIR = "rejects"
 NATIVE_HEADERS = {
@@ -95,7 +94,7 @@ def _existing_ids(path: Path, key: str) -> set[str]:
     if not path.exists():
         return set()
     ids: set[str] = set()
-    for line in iter_lines([path], partial_last=True, errors="replace"):
+    for line in iter_lines([path], partial_last=True):
         try:
             value = json.loads(line.text).get(key)
         except (json.JSONDecodeError, AttributeError):
@@ -168,63 +167,24 @@ def land(
 def _window_lines(folder: Path, start: datetime, end: datetime) -> Iterator[LandingLine]:
     """Every non-blank line of the day files that can hold [start, end), a crash's torn last line
     included (it becomes a reject here, never a silent drop)."""
-    return iter_lines(day_files(folder, *window_days(start, end)), partial_last=True, errors="replace")
+    return iter_lines(day_files(folder, *window_days(start, end)), partial_last=True)
 
 
 def read_landed(
-    landing_dir: Path, *, source: str, provider: str, start: datetime, end: datetime, load_batch_id: str
+    landing_dir: Path, *, source: str, provider: str, start: datetime, end: datetime, load_batch_id: str,
+    bounds: TimeBounds | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Bronze rows for envelopes received in [start, end), and rejects (bad lines, rejected records)."""
-    rows: list[dict] = []
-    rejects: list[dict] = []
-    loaded_at = pd.Timestamp.now(tz="UTC")
-    for line in _window_lines(landing_dir, start, end):
-        day = _line_day(line.path)
-        try:
-            env = json.loads(line.text)
-            if not isinstance(env, dict):
-                raise ValueError("line is JSON but not an object envelope")
-            received = datetime.fromisoformat(str(env["received_at"])).astimezone(UTC)
-            delivery, event_type = str(env["delivery_id"]), str(env["event_type"])
-            raw = env["body_raw"]
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise ValueError("body_raw is not a JSON object")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            rejects.append(
-                {
-                    "source": source,
-                    "record_ref": line.ref,
-                    "partition_day": day,
-                    "reason": f"unreadable landing line: {type(exc).__name__}: {exc}",
-                    "record": line.text,
-                }
-            )
-            continue
-        if not start <= received < end:
-            continue
-        headers = env.get("headers") if isinstance(env.get("headers"), dict) else {}
-        row_provider = str(env.get("provider") or provider)
-        rows.append(
-            {
-                "source": source,
-                "provider": row_provider,
-                "delivery_id": delivery,
-                "event_type": event_type,
-                "received_at": received,
-                "event_at": anchor_value(row_provider, event_type, body),
-                "headers": json.dumps(headers, sort_keys=True),
-                "body": raw,
-                "payload_sha256": hashlib.sha256(raw.encode("utf-8")).hexdigest(),
-                "signature_status": "unchecked",
-                "load_batch_id": load_batch_id,
-                "loaded_at": loaded_at,
-            }
-        )
-    rejects.extend(_read_rejects(landing_dir / REJECTS_DIR, source, start, end))
-    bronze = bronze_frame(pd.DataFrame(rows, columns=BRONZE_COLUMNS))
+    """Bronze rows for envelopes received in [start, end), and rejects (bad lines, rejected records).
+
+    The envelopes are the receiver's format, so the receiver's parser reads them (sources/landing.py);
+    pulled records are stored `unchecked` (an API answer carries no webhook signature)."""
+    bronze, rejects = parse_landing(_window_lines(landing_dir, start, end), source=source, provider=provider,
+                                    load_batch_id=load_batch_id, received_start=start, received_end=end,
+                                    bounds=bounds)
+    pulled = rejects_frame(_read_rejects(landing_dir / REJECTS_DIR, source, start, end))
+    rejects = pd.concat([rejects, pulled], ignore_index=True) if len(pulled) else rejects
     bronze = bronze.sort_values(["received_at", "delivery_id"], kind="stable").reset_index(drop=True)
-    return bronze, rejects_frame(rejects)
+    return bronze, rejects
 
 
 def _line_day(path: Path) -> datetime | None:

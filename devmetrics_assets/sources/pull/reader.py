@@ -22,12 +22,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from devmetrics_assets.clock import utc_now
 from devmetrics_assets.sources.landing_files import day_files
 from devmetrics_assets.sources.pull import github, gitlab, pagerduty
 from devmetrics_assets.sources.pull.cursors import PullState, next_watermark, plan_pull, utc
@@ -36,6 +37,7 @@ from devmetrics_assets.sources.pull.landing_io import envelope, land, read_lande
 from devmetrics_assets.sources.pull.pagination import PaginationError
 from devmetrics_assets.sources.pull.records import PullDataError
 from devmetrics_assets.sources.registry import SourceSpec
+from devmetrics_assets.sources.time_bounds import TimeBounds
 
 log = logging.getLogger(__name__)
 STATE_FILE = "_pull_state.sqlite3"
@@ -290,7 +292,7 @@ def pull_source(
     """Pull every unit of an API source for window [start, end), land the records, advance cursors."""
     options = api_options(spec)
     start, end = _aware(start), _aware(end)
-    now = _aware(now) if now is not None else datetime.now(UTC)
+    now = _aware(now) if now is not None else utc_now()
     client = client or build_client(spec, options)
     state = PullState(options.state_path)
     puller = _puller(spec, client, options)
@@ -354,6 +356,7 @@ def read_api(
     load_batch_id: str,
     client: HttpClient | None = None,
     now: datetime | None = None,
+    bounds: TimeBounds | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pull then read the landed window back as (Bronze rows, rejects)."""
     pull_source(spec, start=start, end=end, client=client, now=now)
@@ -364,6 +367,7 @@ def read_api(
         start=_aware(start),
         end=_aware(end),
         load_batch_id=load_batch_id,
+        bounds=bounds,
     )
 
 
@@ -377,11 +381,13 @@ def _reader(expected: str):
         load_batch_id: str,
         client: HttpClient | None = None,
         now: datetime | None = None,
+        bounds: TimeBounds | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         del secret  # API sources authenticate with token_env; there is no webhook signature to check
         if spec.type != expected:
             raise ValueError(f"source {spec.name!r}: reader {expected} called for type {spec.type!r}")
-        return read_api(spec, start=start, end=end, load_batch_id=load_batch_id, client=client, now=now)
+        return read_api(spec, start=start, end=end, load_batch_id=load_batch_id, client=client, now=now,
+                        bounds=bounds)
 
     read.__name__ = f"read_{expected}"
     read.__doc__ = f"Bronze rows of a `{expected}` source for received window [start, end) (pulls first)."

@@ -37,6 +37,8 @@ def edge_cases(model: OrgModel, truths: list[RepoTruth], rules: DoraRules) -> di
         cases["change_failure_deployment_ids"] += truth.change_failures
         cases["unrecovered_failure_deployment_ids"] += truth.unrecovered
         cases["skewed_clock_change_ids"] += truth.skewed_changes
+        cases["baseline_change_ids"] += truth.baseline_changes
+        cases["inferred_failure_deployment_ids"] += truth.inferred_failures
         for change_id, incident_id in truth.hotfix_changes:
             cases["hotfix_changes"].append({"change_id": change_id, "incident_id": incident_id})
         prod_shas = {d.sha for d in repo.deployments if rules.is_production(d.environment)}

@@ -3,7 +3,7 @@
 `generate_mixed_org(out_dir)` writes landing envelopes (docs/contracts.md §6) to
 `<out>/landing/{gitlab,pagerduty,generic}/<received day>.jsonl`, the rules fragment for its repos
 (`rules_mixed.yaml`) and `truth/` in the GitHub generator's format (truth_daily.csv, truth_lead_times.csv,
-truth_recoveries.csv), computed by the same independent `truth.repo_truth` from facts, never from files.
+truth_recoveries.csv), computed by the same independent `truth.org_truth` from facts, never from files.
 
 Repos (each exercises another provider combination):
 - acme-gitlab/billing: GitLab pushes and merge requests (merge commit, squash, fast-forward), GitLab
@@ -36,7 +36,7 @@ from devmetrics_assets.config import rules_from_mapping
 from .mixed_landing import SOURCES, Landing
 from .mixed_sim import BILLING, LEDGER, SEARCH, SERVICES, Sim
 from .model import OrgModel
-from .truth import repo_truth, write_truth_tables
+from .truth import org_truth, write_truth_tables
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def generate_mixed_org(
     rules_path = root / "rules_mixed.yaml"
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
     dora_rules = rules_from_mapping(rules, origin=str(rules_path))
-    write_truth_tables([repo_truth(r, dora_rules) for r in sim.repos.values()], truth_dir)  # type: ignore[arg-type]
+    write_truth_tables(org_truth(list(sim.repos.values()), dora_rules), truth_dir)
     return MixedOrg(
         root,
         landing_dir,

@@ -3,7 +3,7 @@
 `Sim` decides every event from one seeded `Random` (merge requests, direct pushes, releases with failed,
 canceled and rolled-back attempts, incidents caused by a shipped commit), emits each provider's body
 (mixed_payloads) through the landing writer (mixed_landing), and records the same events as facts
-(`MixedRepo`) for `truth.repo_truth`, never reading back what it wrote. The order of random draws is part
+(`MixedRepo`) for `truth.org_truth`, never reading back what it wrote. The order of random draws is part
 of the output: the same seed gives the same bytes.
 """
 
@@ -42,7 +42,7 @@ _STATUS_WORDS = {"success": "success", "failure": "failed", "inactive": "cancele
 
 @dataclass
 class MixedRepo:
-    """The facts `truth.repo_truth` reads (duck-types sample_org.model.RepoModel) plus simulation state."""
+    """The facts `truth.org_truth` reads (duck-types sample_org.model.RepoModel) plus simulation state."""
 
     full_name: str
     prod_env: str
@@ -258,8 +258,8 @@ class Sim:
         caused = bool(fresh) and rng.random() < 0.35
         if caused:
             self.incident(repo, t + rng.randint(10, 60) * 60, rng.choice(fresh))
-        # No rollback of a deployment that caused an incident: the redeploy after it would ship the root
-        # cause again, which truth.repo_truth counts as a second cause (contracts §5 says it is not).
+        # No rollback of a deployment that caused an incident (that rollback would be the incident's
+        # recovery; the plain rollbacks below are rollback-only failures).
         if not caused and len(r.successes) >= 2 and rng.random() < 0.18:
             a, b = r.successes[-2], r.successes[-1]
             if r.mainline_pos[a.sha] < r.mainline_pos[b.sha] and b.deployment_id not in r.planned_rollbacks:
@@ -302,6 +302,7 @@ class Sim:
             closes=[int(c) for c in closes],
             reopens=[int(x) for x in reopens],
             root_cause_mentions=[(int(t + 600), raw, "comment")],
+            provider={BILLING: "gitlab", LEDGER: "pagerduty"}.get(repo, "generic"),
         )
 
     def gitlab_incident(

@@ -72,6 +72,8 @@ class IssueFact:
     reopens: list[int] = field(default_factory=list)
     # (time, raw sha as written, where: "body" | "comment")
     root_cause_mentions: list[tuple[int, str, str]] = field(default_factory=list)
+    # Which system reported it: an issue tracker's (github, gitlab) numbers are what `Closes #N` names.
+    provider: str = "github"
 
     @property
     def is_open(self) -> bool:

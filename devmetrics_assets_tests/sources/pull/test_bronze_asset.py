@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.partitions import partition_set
 from devmetrics_assets.resources import WebhookSecretResource
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.io_manager import WarehouseResource
@@ -26,7 +27,7 @@ def test_bronze_partition_of_an_api_source_is_a_backfill_that_reruns_to_nothing(
         description="GitHub REST pull",
         options=FakeGitHub.options(api),
     )
-    asset = build_bronze_asset(spec)
+    asset = build_bronze_asset(spec, partition_set("2024-12-01").daily)
     resources = {
         "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
         secret_resource_key(spec): WebhookSecretResource(secret=None),

@@ -18,16 +18,6 @@ from devmetrics_assets.storage.warehouse import Warehouse
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("DEVMETRICS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
-    monkeypatch.delenv("MONGODB_URI", raising=False)
-    monkeypatch.delenv("DEVMETRICS_WAREHOUSE", raising=False)
-    return tmp_path / "home"
-
-
 def test_demo_then_load_then_replay(home: Path, tmp_path: Path, capsys) -> None:
     assert main(["demo", "--repos", "2", "--days", "20"]) == 0
     out = capsys.readouterr().out

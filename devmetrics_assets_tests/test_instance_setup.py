@@ -1,0 +1,113 @@
+"""The Dagster instance set-up: dagster.yaml with run monitoring, runs killed with kill -9 marked failed
+and notified, one UI per home. The killed runs are real processes on a real SQLite instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from devmetrics_assets.alerting.notifier import build_notifier
+from devmetrics_assets.alerting.sensors import notification_sensors
+from devmetrics_assets.config import Settings
+from devmetrics_assets.instance_setup import (
+    MARKER,
+    UiAlreadyRunningError,
+    fail_orphaned_runs,
+    prepare_environment,
+    ui_lock,
+)
+
+SLOW_RUN = textwrap.dedent("""
+    import time, dagster as dg
+    from devmetrics_assets.runner import process_tags
+
+    @dg.asset(group_name="silver")
+    def slow_asset():
+        time.sleep(120)
+
+    with dg.DagsterInstance.get() as instance:
+        dg.materialize([slow_asset], instance=instance, tags=process_tags() if {tagged} else {{}})
+""")
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("DEVMETRICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return prepare_environment(Settings.from_env())
+
+
+def test_the_instance_config_enables_run_monitoring_and_keeps_a_file_someone_else_wrote(
+        tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DEVMETRICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    home = prepare_environment(Settings.from_env())
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert config["run_monitoring"]["enabled"] is True and config["telemetry"]["enabled"] is False
+    with dg.DagsterInstance.get() as instance:
+        assert instance.run_monitoring_enabled
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")  # someone's own file
+    prepare_environment(Settings.from_env())
+    assert (home / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # what older versions wrote
+    prepare_environment(Settings.from_env())
+    assert (home / "dagster.yaml").read_text().startswith(MARKER)
+
+
+def start_and_kill(tagged: bool) -> str:
+    """Start a slow run in its own process, kill -9 it once STARTED; return its run id."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN.format(tagged=tagged)], env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with dg.DagsterInstance.get() as instance:
+                started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+                if started and instance.get_records_for_run(started[0].run_id, limit=50).records:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run never started")
+        time.sleep(1.0)  # inside the step
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return started[0].run_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tagged", [True, False], ids=["cli-run", "launched-run"])
+def test_a_run_killed_with_kill_9_is_marked_failed_and_notified(dagster_home, tmp_path, tagged) -> None:
+    run_id = start_and_kill(tagged)
+    home = tmp_path / "home"
+    failed_runs = notification_sensors(lambda: build_notifier(None, home))[1]
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # Dagster alone: forever
+        first = failed_runs.evaluate_tick(dg.build_sensor_context(instance=instance))  # starts watching
+        assert fail_orphaned_runs(instance) == [run_id]
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        assert fail_orphaned_runs(instance) == []  # once
+        failed_runs.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    told = [json.loads(line) for line in (home / "notifications.jsonl").read_text().splitlines()]
+    assert [n["title"] for n in told] == ["Materialisation failed: slow_asset"]
+    assert "is gone" in told[0]["body"] and run_id in told[0]["body"]
+
+
+def test_a_second_ui_lock_on_the_same_home_is_refused(dagster_home) -> None:
+    first = ui_lock(dagster_home)
+    try:
+        with pytest.raises(UiAlreadyRunningError, match="already running"):
+            ui_lock(dagster_home)
+    finally:
+        first.close()
+    ui_lock(dagster_home).close()  # released with its holder
