@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from devmetrics_assets.config import DoraRules
 from devmetrics_assets.instance_setup import HOST_TAG, PID_TAG
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.transforms.gold_facts import reach_back_days
@@ -89,24 +90,28 @@ def materialise_days(
 ) -> list[dg.ExecuteInProcessResult]:
     """Materialise exactly these day partitions (bronze optional) and the weeks and months holding them.
 
-    Without Bronze, every Silver day runs before any Gold: Gold of one day reads incidents and rollbacks
-    of later days (a change failure belongs to its deployment's day), so a daily Gold computed before a
-    later day's Silver would disagree with its week and month. With `storage`, the earlier deployment
-    days whose Gold these days change (a late incident or rollback) get their daily Gold, weeks and
-    months too. With Bronze (one contiguous history, as `devmetrics demo` loads it) each range runs
-    Bronze, Silver and daily Gold in one run.
+    Without Bronze, Silver runs over the whole span from the first to the last changed day, as one run,
+    before any Gold: a Silver day reads the main line and the deployments of the days before it, so a
+    day between two changed days can change too; and Gold of one day reads incidents and rollbacks of
+    later days (a change failure belongs to its deployment's day), so a daily Gold computed before a
+    later day's Silver would disagree with its week and month (the blocking cross-grain check says so).
+    Daily Gold then runs over the same span, plus, with `storage`, the earlier deployment days whose Gold
+    these days change (a late incident or rollback); then the weeks and months of all of them. With
+    Bronze (one contiguous history, as `devmetrics demo` loads it) each range runs Bronze, Silver and
+    daily Gold in one run.
     """
     results = []
     if include_bronze:
         for first, last in contiguous_ranges(days):
             results.append(run_range(defs, instance, DAILY_JOB, first, last))
-    else:
-        for first, last in contiguous_ranges(days):
-            results.append(run_range(defs, instance, DAILY_JOB, first, last, SILVER))
-        earlier = sorted(reach_back(storage, days)) if storage is not None else []
-        days = sorted({*days, *earlier})
-        for first, last in contiguous_ranges(days):
-            results.append(run_range(defs, instance, DAILY_JOB, first, last, [GOLD_DAILY]))
+    elif days:
+        first, last = min(days), max(days)
+        results.append(run_range(defs, instance, DAILY_JOB, first, last, SILVER))
+        span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        earlier = sorted(reach_back(storage, span, rules_of(defs))) if storage is not None else []
+        days = sorted({*span, *earlier})
+        for block_first, block_last in contiguous_ranges(days):
+            results.append(run_range(defs, instance, DAILY_JOB, block_first, block_last, [GOLD_DAILY]))
     for first, last in contiguous_ranges([week_start(d) for d in days], timedelta(days=7)):
         results.append(run_range(defs, instance, WEEKLY_JOB, first, last))
     for first, last in contiguous_ranges_of_months(days):
@@ -117,12 +122,18 @@ def materialise_days(
     return results
 
 
-def reach_back(storage: Storage, days: Sequence[date]) -> set[date]:
+def rules_of(defs: dg.Definitions) -> DoraRules | None:
+    """The business rules the definitions' assets use (their `rules` resource), if they have one."""
+    resource = (defs.resources or {}).get("rules")
+    return resource.rules() if hasattr(resource, "rules") else None
+
+
+def reach_back(storage: Storage, days: Sequence[date], rules: DoraRules | None = None) -> set[date]:
     """Deployment days outside `days` whose Gold depends on what changed in `days` (gold_facts)."""
     if not (storage.table_exists("silver_deployments") and storage.table_exists("silver_incidents")):
         return set()
     return reach_back_days(storage.read_table("silver_deployments"), storage.read_table("silver_incidents"),
-                           set(days))
+                           set(days), rules)
 
 
 def contiguous_ranges_of_months(days: Sequence[date]) -> list[tuple[date, date]]:

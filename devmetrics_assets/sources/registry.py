@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -306,10 +306,11 @@ def merge_rules(base: DoraRules, sources: list[SourceSpec]) -> DoraRules:
                                   f"{owners[repo]} declared by {declared_by[repo]}")
             owners[repo] = dict(owner)
             declared_by[repo] = f"source {spec.name!r}"
-    return DoraRules(
+    # replace(): every other rule of rules.yaml (deployment unit, inference window, ...) is kept as is.
+    return replace(
+        base,
         production_environments=tuple(production),
         production_environment_pattern="|".join(f"(?:{p})" for p in patterns) if patterns else None,
         incident_labels=tuple(labels),
         repo_owners=owners,
-        default_team=base.default_team,
     )
