@@ -16,6 +16,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from devmetrics_assets.cli import explain as explain_command
+from devmetrics_assets.cli import report as report_command
 from devmetrics_assets.cli.commands import cmd_demo, cmd_replay, cmd_summary, cmd_ui
 from devmetrics_assets.cli.common import UserError, use_sample_key, user_message
 from devmetrics_assets.cli.load import cmd_load
@@ -65,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--reason", help="case-insensitive substring of the reason (LIKE pattern with %%)")
     replay.add_argument("--dry-run", action="store_true", help="only list the partitions")
     replay.set_defaults(func=cmd_replay)
+    explain_command.add_parser(sub)
+    report_command.add_parser(sub)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the same instance")
     ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
     ui.set_defaults(func=cmd_ui)
