@@ -195,8 +195,9 @@ class Settings:
     warehouse_path: Path
     landing_dir: Path
     rules_path: Path
-    # First day of the partitions: the configured start, moved earlier by loads of older history
-    # (persisted in <home>/partitions.json, so the UI and every later command see the same partitions).
+    # First day of the partitions: where the home's data starts (the first load or demo of a fresh home
+    # sets it, later loads of older history move it earlier), persisted in <home>/partitions.json so the
+    # UI and every later command see the same partitions; DEVMETRICS_PARTITION_START caps it.
     partition_start: str
     # Received and event times must lie in [history_floor, now + future_skew_hours] (clock.utc_now).
     history_floor: str = DEFAULT_HISTORY_FLOOR
@@ -211,7 +212,7 @@ class Settings:
             warehouse_path=Path(os.environ.get("DEVMETRICS_WAREHOUSE", home / "warehouse.duckdb")),
             landing_dir=Path(os.environ.get("DEVMETRICS_LANDING", home / "landing")),
             rules_path=Path(os.environ.get("DEVMETRICS_RULES", home / "rules.yaml")),
-            partition_start=min(configured, persisted_partition_start(home) or configured),
+            partition_start=_partition_start(home, configured),
             history_floor=_env_date("DEVMETRICS_HISTORY_FLOOR", DEFAULT_HISTORY_FLOOR),
             future_skew_hours=_env_hours("DEVMETRICS_FUTURE_SKEW_HOURS", DEFAULT_FUTURE_SKEW_HOURS),
         )
@@ -231,11 +232,35 @@ def persisted_partition_start(home: Path) -> str | None:
     return value
 
 
-def extend_partition_start(settings: Settings, earliest: date) -> Settings:
+def configured_partition_start() -> str:
+    """DEVMETRICS_PARTITION_START (or the default), moved earlier, never later, by the environment's home's
+    persisted start: for a NEW home built beside it (test fixtures, scripts) whose data is not that home's."""
+    configured = _env_date("DEVMETRICS_PARTITION_START", DEFAULT_PARTITION_START)
+    home = Path(os.environ.get("DEVMETRICS_HOME", Path.cwd() / ".devmetrics")).resolve()
+    return min(configured, persisted_partition_start(home) or configured)
+
+
+def _partition_start(home: Path, configured: str) -> str:
+    """The persisted start (where the data starts); an explicit DEVMETRICS_PARTITION_START caps it."""
+    persisted = persisted_partition_start(home)
+    if persisted is None:
+        return configured
+    return min(configured, persisted) if os.environ.get("DEVMETRICS_PARTITION_START") else persisted
+
+
+def extend_partition_start(settings: Settings, earliest: date, *, fresh: bool = False,
+                           exact: bool = False) -> Settings:
     """Settings whose partitions reach back to `earliest`'s month (persisted in the home); unchanged
-    when they already do. The start is a month's first day, so the first monthly partition is whole."""
-    wanted = earliest.replace(day=1)
-    if wanted >= date.fromisoformat(settings.partition_start):
+    when they already do. The start is a month's first day (`exact`: the day itself), so the first
+    monthly partition is whole.
+
+    `fresh`: the home holds no data yet, so the start FOLLOWS the data, later as well as earlier (a home
+    whose history begins in 2025 has no empty 2024 partitions), unless DEVMETRICS_PARTITION_START is set.
+    Once a home holds data its start only moves earlier: a later start would hide stored partitions."""
+    wanted = earliest if exact else earliest.replace(day=1)
+    current = date.fromisoformat(settings.partition_start)
+    follow = fresh and not os.environ.get("DEVMETRICS_PARTITION_START")
+    if wanted == current or (wanted > current and not follow):
         return settings
     settings.home.mkdir(parents=True, exist_ok=True)
     path = settings.home / PARTITIONS_FILE

@@ -18,6 +18,7 @@ from devmetrics_assets.config import Settings
 from devmetrics_assets.housekeeping import housekeeping_sensors
 from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
 from devmetrics_assets.layers.gold_dora import build_gold_asset
+from devmetrics_assets.layers.gold_facts import build_gold_facts_asset
 from devmetrics_assets.layers.quarantine import build_quarantine_asset
 from devmetrics_assets.layers.silver_changes import build_silver_changes_asset
 from devmetrics_assets.layers.silver_deployments import build_silver_deployments_asset
@@ -27,6 +28,7 @@ from devmetrics_assets.resources import RulesResource, WebhookSecretResource
 from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
 from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
 from devmetrics_assets.storage.selection import storage_resources
+from devmetrics_assets.transforms.fact_tables import FACT_TABLES
 
 
 def secret_resource(spec: SourceSpec) -> WebhookSecretResource:
@@ -53,6 +55,8 @@ def build_definitions(
         build_silver_incidents_asset(bronze_keys, partitions.daily),
     ]
     gold = [build_gold_asset(period, partitions) for period in ("day", "week", "month")]
+    # The rows daily Gold is computed from (explain, load_facts), written after daily Gold and checked on it.
+    gold.append(build_gold_facts_asset(partitions))
     quarantine = build_quarantine_asset([*bronze_keys, *(a.key for a in silver)])
     home = settings.home
     sensors = notification_sensors(lambda: build_notifier(config_path(home), home))
@@ -69,7 +73,7 @@ def build_definitions(
     jobs = [
         # One job per partitioning: a date range of each runs as ONE run (single-run backfill policy).
         dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.groups("bronze", "silver")
-                            | dg.AssetSelection.assets("gold_dora_daily")),
+                            | dg.AssetSelection.assets("gold_dora_daily", *FACT_TABLES.values())),
         dg.define_asset_job(WEEKLY_JOB, selection=dg.AssetSelection.assets("gold_dora_weekly")),
         dg.define_asset_job(MONTHLY_JOB, selection=dg.AssetSelection.assets("gold_dora_monthly")),
         dg.define_asset_job(QUARANTINE_JOB, selection=dg.AssetSelection.assets("quarantine")),

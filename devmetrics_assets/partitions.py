@@ -17,7 +17,8 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from devmetrics_assets.config import Settings
+from devmetrics_assets.config import Settings, extend_partition_start
+from devmetrics_assets.storage.backend import Storage
 
 LATE_WINDOW_DAYS = 7
 
@@ -65,6 +66,26 @@ def partition_set(start: str | date) -> PartitionSet:
 def partitions_for(settings: Settings | None = None) -> PartitionSet:
     """The partitions of the configured (or extended) start."""
     return partition_set((settings or Settings.from_env()).partition_start)
+
+
+def holds_data(storage: Storage) -> bool:
+    """Whether the warehouse holds any Bronze delivery (a home with none may move its start later)."""
+    from devmetrics_assets.storage.tables import BRONZE_TABLE
+
+    return storage.table_exists(BRONZE_TABLE) and storage.max_load_seq() > 0
+
+
+def follow_data_start(settings: Settings, earliest: date, storage: Storage, *,
+                      exact: bool = False) -> Settings:
+    """Settings whose partitions start where the data does.
+
+    A fresh home (no Bronze data yet) takes the month of `earliest` (`exact`: the day) as its start, later
+    than the default as well as earlier, so a history that begins in 2025 shows no empty 2024 partitions in
+    the UI. A home holding data only moves its start earlier (a later start would hide stored partitions).
+    The start is persisted in `<home>/partitions.json`; an explicit DEVMETRICS_PARTITION_START is never
+    moved later.
+    """
+    return extend_partition_start(settings, earliest, fresh=not holds_data(storage), exact=exact)
 
 
 # Silver day E reads deliveries received on E .. E+LATE_WINDOW_DAYS.

@@ -13,11 +13,14 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.instance_setup import HOST_TAG, PID_TAG
+from devmetrics_assets.run_progress import Progress, RunPhase, phase_label
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.transforms.gold_facts import reach_back_days
+from devmetrics_assets.transforms.reviews import GITHUB_REVIEW, GITLAB_REVIEW_EVENTS, review_landing_days
 
 DAILY_JOB = "dora_daily_job"
 WEEKLY_JOB = "dora_weekly_job"
@@ -25,6 +28,7 @@ MONTHLY_JOB = "dora_monthly_job"
 QUARANTINE_JOB = "quarantine_job"
 SILVER = ("silver_changes", "silver_deployments", "silver_incidents")
 GOLD_DAILY = "gold_dora_daily"
+GOLD_DAILY_AND_FACTS = [GOLD_DAILY, "gold_fact_deployments", "gold_fact_changes", "gold_fact_incidents"]
 SILVER_AND_GOLD_DAILY = (*SILVER, GOLD_DAILY)
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -58,21 +62,51 @@ def run_range(
     quiet: bool = True,
     tags: Mapping[str, str] | None = None,
     raise_on_error: bool = True,
+    progress: Progress | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Run `job_name` over partitions first..last (inclusive keys) as one run.
 
     The run is tagged with this process's id and host: a run whose process was killed stays STARTED in
     the instance, and `devmetrics` marks such runs failed when it finds their process gone
-    (instance_setup.fail_orphaned_runs).
+    (instance_setup.fail_orphaned_runs). With `progress`, the run's materialisation events drive
+    `[phase] done/total partitions · elapsed` lines (run_progress.py).
     """
+    from dagster._core.utils import make_new_run_id
+
     job = defs.resolve_job_def(job_name)
-    return job.execute_in_process(
-        instance=instance,
-        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat(), **process_tags(), **(tags or {})},
-        run_config=QUIET if quiet else None,
-        asset_selection=[dg.AssetKey(n) for n in asset_names] if asset_names else None,
-        raise_on_error=raise_on_error,
-    )
+    run_id = make_new_run_id()
+    phase = _start_phase(progress, job, first, last, asset_names) if progress is not None else None
+    if phase is not None:
+        instance.add_event_listener(run_id, phase.on_event)
+    try:
+        return job.execute_in_process(
+            instance=instance,
+            tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat(), **process_tags(),
+                  **(tags or {})},
+            run_config=QUIET if quiet else None,
+            asset_selection=[dg.AssetKey(n) for n in asset_names] if asset_names else None,
+            raise_on_error=raise_on_error,
+            run_id=run_id,
+        )
+    finally:
+        if phase is not None:
+            phase.finish()
+            getattr(instance, "_subscribers", {}).pop(run_id, None)  # the listener lives as long as the run
+
+
+PARTITIONING = {DAILY_JOB: "daily", WEEKLY_JOB: "weekly", MONTHLY_JOB: "monthly"}
+
+
+def _start_phase(progress: Progress, job: dg.JobDefinition, first: date, last: date,
+                 asset_names: Sequence[str] | None) -> RunPhase:
+    """The run's phase: its layers and partitioning, and partitions x assets to materialise."""
+    layer = job.asset_layer
+    keys = [dg.AssetKey(n) for n in asset_names] if asset_names else sorted(layer.executable_asset_keys)
+    groups = [layer.get(k).group_name or "" for k in keys if layer.has(k)]
+    partitions = job.partitions_def
+    count = 1 if partitions is None else len(partitions.get_partition_keys_in_range(
+        dg.PartitionKeyRange(first.isoformat(), last.isoformat())))
+    return progress.phase(phase_label(groups, PARTITIONING.get(job.name, "")), count * len(keys))
 
 
 def process_tags() -> dict[str, str]:
@@ -87,6 +121,7 @@ def materialise_days(
     *,
     include_bronze: bool = True,
     storage: Storage | None = None,
+    progress: Progress | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
     """Materialise exactly these day partitions (bronze optional) and the weeks and months holding them.
 
@@ -103,19 +138,22 @@ def materialise_days(
     results = []
     if include_bronze:
         for first, last in contiguous_ranges(days):
-            results.append(run_range(defs, instance, DAILY_JOB, first, last))
+            results.append(run_range(defs, instance, DAILY_JOB, first, last, progress=progress))
     elif days:
+        if storage is not None:  # a late review changes its pull request's (later) landing day too
+            days = sorted({*days, *late_review_days(storage, days)})
         first, last = min(days), max(days)
-        results.append(run_range(defs, instance, DAILY_JOB, first, last, SILVER))
+        results.append(run_range(defs, instance, DAILY_JOB, first, last, SILVER, progress=progress))
         span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         earlier = sorted(reach_back(storage, span, rules_of(defs))) if storage is not None else []
         days = sorted({*span, *earlier})
         for block_first, block_last in contiguous_ranges(days):
-            results.append(run_range(defs, instance, DAILY_JOB, block_first, block_last, [GOLD_DAILY]))
+            results.append(run_range(defs, instance, DAILY_JOB, block_first, block_last, GOLD_DAILY_AND_FACTS,
+                                     progress=progress))
     for first, last in contiguous_ranges([week_start(d) for d in days], timedelta(days=7)):
-        results.append(run_range(defs, instance, WEEKLY_JOB, first, last))
+        results.append(run_range(defs, instance, WEEKLY_JOB, first, last, progress=progress))
     for first, last in contiguous_ranges_of_months(days):
-        results.append(run_range(defs, instance, MONTHLY_JOB, first, last))
+        results.append(run_range(defs, instance, MONTHLY_JOB, first, last, progress=progress))
     # The quarantine view summarises what these runs put aside (unpartitioned, one cheap run).
     quarantine = defs.resolve_job_def(QUARANTINE_JOB)
     results.append(quarantine.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags()))
@@ -134,6 +172,23 @@ def reach_back(storage: Storage, days: Sequence[date], rules: DoraRules | None =
         return set()
     return reach_back_days(storage.read_table("silver_deployments"), storage.read_table("silver_incidents"),
                            set(days), rules)
+
+
+def late_review_days(storage: Storage, days: Sequence[date]) -> set[date]:
+    """Landing days of the merged changes that reviews on `days` name (transforms/reviews.py).
+
+    A review anchors on its own day, at or before its change's landing day; the change's stage columns
+    live in the landing day's Silver row, so that day re-runs too.
+    """
+    if not (days and storage.table_exists("silver_changes")):
+        return set()
+    kinds = [GITHUB_REVIEW, *(("gitlab", kind) for kind in GITLAB_REVIEW_EVENTS)]
+    first, last = min(days), max(days)
+    rows = storage.read_bronze(kinds, last + timedelta(days=1), first)
+    wanted = {pd.Timestamp(d) for d in days}
+    rows = rows[pd.to_datetime(rows["event_day"]).isin(wanted)] if not rows.empty else rows
+    changes = storage.read_window("silver_changes", "event_day", first, None)
+    return {d.date() for d in review_landing_days(rows, changes)} - set(days)
 
 
 def contiguous_ranges_of_months(days: Sequence[date]) -> list[tuple[date, date]]:

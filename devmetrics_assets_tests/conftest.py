@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from devmetrics_assets.config import Settings
+from devmetrics_assets.config import Settings, configured_partition_start
 from devmetrics_assets.definitions import build_definitions
 from devmetrics_assets.runner import materialise_days
 from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, SampleOrg, generate_sample_org
@@ -41,7 +41,7 @@ def settings_in(root: Path) -> Settings:
         warehouse_path=root / "warehouse.duckdb",
         landing_dir=root / "landing",
         rules_path=root / "rules.yaml",
-        partition_start=Settings.from_env().partition_start,
+        partition_start=configured_partition_start(),
     )
 
 

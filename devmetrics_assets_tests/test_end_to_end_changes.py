@@ -104,7 +104,8 @@ def test_late_delivery_changes_exactly_its_event_day(copy) -> None:
     }
     assert materialised_partitions == {(a, event_day.isoformat()) for a in
                                        ("silver_changes", "silver_deployments", "silver_incidents",
-                                        "gold_dora_daily")}
+                                        "gold_dora_daily", "gold_fact_deployments", "gold_fact_changes",
+                                        "gold_fact_incidents")}
     day = pd.Timestamp(event_day)
     for table, column in (("silver_deployments", "event_day"), ("gold_dora_daily", "period_start")):
         after = snapshot(warehouse, table)
@@ -200,3 +201,36 @@ def test_late_incident_refreshes_the_earlier_deployment_day_it_marks_as_failed(c
     refreshed = {(e.asset_key.path[-1], e.partition)
                  for r in results for e in r.get_asset_materialization_events()}
     assert ("gold_dora_daily", deployment_day.isoformat()) in refreshed
+
+
+def test_a_late_review_reaches_its_pull_requests_later_landing_day(copy) -> None:
+    """A review received weeks late anchors on its own (earlier) day; the runner re-runs the landing day."""
+    settings, defs, instance, warehouse, materialised = copy
+    changes = warehouse.query(
+        "SELECT * FROM silver_changes WHERE kind = 'pull_request' AND first_review_at IS NULL "
+        "AND opened_at IS NOT NULL AND CAST(opened_at AS DATE) < event_day ORDER BY change_id")
+    assert len(changes), "the sample has unreviewed pull requests opened before their landing day"
+    pr = changes.iloc[0]
+    opened = pd.Timestamp(pr["opened_at"])
+    reviewed = opened + pd.Timedelta(minutes=30)
+    assert reviewed < pd.Timestamp(pr["landed_at"]) and reviewed.date() < pr["event_day"].date()
+    received_day = pr["event_day"].date() + timedelta(days=3)
+    assert received_day <= materialised.days[-1]
+    owner, name = pr["repo"].split("/")
+    body = {"action": "submitted",
+            "review": {"id": 880001, "state": "approved", "user": {"login": "late-reviewer", "id": 9},
+                       "submitted_at": reviewed.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "pull_request": {"number": int(pr["pr_number"]), "user": {"login": "someone-else", "id": 8}},
+            "repository": {"id": 1, "name": name, "full_name": pr["repo"], "owner": {"login": owner}},
+            "sender": {"login": "late-reviewer", "id": 9}}
+    line = _signed_envelope(body, "pull_request_review", "late-review-1",
+                            f"{received_day.isoformat()}T08:00:00Z")
+    (settings.landing_dir / "github" / "late-review.jsonl").write_text(line + "\n")
+
+    load = run_range(defs, instance, DAILY_JOB, received_day, received_day, ["bronze_github"])
+    affected = warehouse.bronze_event_days(load.run_id)
+    assert affected == [reviewed.date()]
+    results = materialise_days(defs, instance, affected, include_bronze=False, storage=warehouse)
+    assert all(r.success for r in results)
+    after = warehouse.query(f"SELECT * FROM silver_changes WHERE change_id = '{pr['change_id']}'")
+    assert pd.Timestamp(after["first_review_at"].iloc[0]) == reviewed

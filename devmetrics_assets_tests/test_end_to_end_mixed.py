@@ -31,6 +31,7 @@ from devmetrics_assets.sources.sample_org.mixed import (
 from devmetrics_assets.storage.loaders import load_gold, load_quarantine, load_silver
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets_tests.conftest import land_sample, settings_in
+from devmetrics_assets_tests.test_end_to_end_stages import assert_stages_equal_truth
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +179,11 @@ def test_only_the_unmapped_pagerduty_incident_is_quarantined(mixed: Mixed) -> No
     mine = silver[silver["source"].isin(SOURCES)]
     assert len(mine) == 1 and "Office Printers" in mine["reason"].iloc[0]
     assert mine["asset"].iloc[0] == "silver_incidents"
+
+
+def test_lead_time_stages_equal_the_combined_truth(mixed: Mixed) -> None:
+    """GitLab approvals and merge-request notes, GitHub reviews: stage statistics equal the stage truth."""
+    truth = _truth(mixed, "truth_lead_time_stages.csv")
+    assert truth.loc[truth["repo"].isin([BILLING, LEDGER]), "pickup_h"].notna().sum() > 5
+    assert truth.loc[truth["repo"] == SEARCH, ["coding_h", "pickup_h"]].isna().all().all()  # generic commits
+    assert assert_stages_equal_truth(_gold_repo_days(mixed), truth) > 20

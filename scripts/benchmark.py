@@ -50,10 +50,10 @@ def prepare_home(generated: Path, home: Path) -> None:
 
 
 def settings_for(home: Path):
-    from devmetrics_assets.config import Settings
+    from devmetrics_assets.config import Settings, configured_partition_start
 
     return Settings(home=home, warehouse_path=home / "warehouse.duckdb", landing_dir=home / "landing",
-                    rules_path=home / "rules.yaml", partition_start=Settings.from_env().partition_start)
+                    rules_path=home / "rules.yaml", partition_start=configured_partition_start())
 
 
 def scenario_backfill(generated: Path, home: Path, ephemeral: bool) -> dict:

@@ -51,7 +51,7 @@ from devmetrics_assets.alerting.outbox import DB_FILE  # noqa: E402
 from devmetrics_assets.alerting.sensors import notification_sensors  # noqa: E402
 from devmetrics_assets.checks import validations as V  # noqa: E402
 from devmetrics_assets.clock import NOW_ENV, utc_now  # noqa: E402
-from devmetrics_assets.config import Settings  # noqa: E402
+from devmetrics_assets.config import Settings, configured_partition_start  # noqa: E402
 from devmetrics_assets.definitions import build_definitions  # noqa: E402
 from devmetrics_assets.runner import materialise_days  # noqa: E402
 from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org  # noqa: E402
@@ -301,7 +301,7 @@ def run_demo(work: Path, *, repos: int = 4, days: int = 70, seed: int = 11,
     org = generate_sample_org(work / "generated", repos=repos, days=days, start=start, seed=seed)
     home = work / "home"
     settings = Settings(home=home, warehouse_path=home / "warehouse.duckdb", landing_dir=home / "landing",
-                        rules_path=home / "rules.yaml", partition_start=Settings.from_env().partition_start)
+                        rules_path=home / "rules.yaml", partition_start=configured_partition_start())
     landing = settings.landing_dir / "github"
     landing.mkdir(parents=True, exist_ok=True)
     for path in org.deliveries_dir.glob("*.jsonl"):

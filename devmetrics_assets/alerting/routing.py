@@ -6,6 +6,9 @@ name, and names the channels to use. Every matching route adds its channels (a r
 file, everything goes to the local `console` channel (a JSON-lines file under DEVMETRICS_HOME, echoed
 to stderr), so a fresh install needs no server and no credentials.
 
+Links in messages point at the UI: `DEVMETRICS_UI_URL` when set (`devmetrics ui --port N` sets it for the
+daemon it starts, unless an address is configured), else `ui_base_url`, else http://127.0.0.1:3000.
+
 A malformed file fails with a ConfigError naming the file and the field, like rules.yaml.
 """
 
@@ -27,6 +30,8 @@ from devmetrics_assets.config import ConfigError
 CONFIG_FILE = "alerting.yaml"
 CONFIG_ENV = "DEVMETRICS_ALERTING"
 DEFAULT_CHANNEL = "console"
+UI_URL_ENV = "DEVMETRICS_UI_URL"
+DEFAULT_UI_URL = "http://127.0.0.1:3000"
 MATCH_FIELDS = ("group", "owner", "severity", "min_severity", "kind", "asset")
 
 
@@ -79,8 +84,9 @@ class AlertingConfig:
     default_channels: tuple[str, ...] = (DEFAULT_CHANNEL,)
     fallback_channel: str = DEFAULT_CHANNEL
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
-    ui_base_url: str | None = "http://127.0.0.1:3000"
+    ui_base_url: str | None = DEFAULT_UI_URL
     origin: str = "<defaults>"
+    ui_base_url_set: bool = False  # the file gives ui_base_url (then `devmetrics ui` leaves it alone)
 
     def route(self, n: Notification) -> tuple[str, ...]:
         """The channels for a notification, in configuration order, without duplicates."""
@@ -101,7 +107,21 @@ class AlertingConfig:
 
 
 def default_config() -> AlertingConfig:
-    return AlertingConfig(channel_specs={DEFAULT_CHANNEL: {"type": "console"}})
+    return AlertingConfig(channel_specs={DEFAULT_CHANNEL: {"type": "console"}},
+                          ui_base_url=ui_base_url(DEFAULT_UI_URL, "<defaults>"))
+
+
+def _checked_url(value: Any, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.startswith(("http://", "https://"))):
+        raise ConfigError(f"{where}: expected an http(s) URL, got {value!r}")
+    return value.rstrip("/") if value else None
+
+
+def ui_base_url(configured: Any, origin: str) -> str | None:
+    """The UI's address for links: DEVMETRICS_UI_URL, else the configured value (None: no links)."""
+    configured = _checked_url(configured, f"{origin}: ui_base_url (or null)")
+    env = os.environ.get(UI_URL_ENV)
+    return _checked_url(env, UI_URL_ENV) if env else configured
 
 
 def _names(value: Any, where: str) -> frozenset[str]:
@@ -221,13 +241,11 @@ def config_from_mapping(data: Any, origin: str = "<mapping>", home: Path | None 
     if not isinstance(fallback, str) or fallback not in specs:
         raise ConfigError(f"{origin}: fallback_channel: unknown channel {fallback!r}; "
                           f"defined: {sorted(specs)}")
-    ui = data.get("ui_base_url", "http://127.0.0.1:3000")
-    if ui is not None and (not isinstance(ui, str) or not ui.startswith(("http://", "https://"))):
-        raise ConfigError(f"{origin}: ui_base_url: expected an http(s) URL or null, got {ui!r}")
     config = AlertingConfig(
         channel_specs=specs, routes=routes, default_channels=default_channels, fallback_channel=fallback,
         delivery=_delivery(data.get("delivery"), f"{origin}: delivery"),
-        ui_base_url=ui.rstrip("/") if ui else None, origin=origin,
+        ui_base_url=ui_base_url(data.get("ui_base_url", DEFAULT_UI_URL), origin), origin=origin,
+        ui_base_url_set="ui_base_url" in data,
     )
     config.build_channels(home or Path.cwd())  # validates every channel's fields
     return config

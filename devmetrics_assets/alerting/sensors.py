@@ -5,7 +5,9 @@
   `event_log_storage.get_asset_check_execution_history` per check. Execution rows are created
   PLANNED and updated in place when the result arrives, so a single high-water id would skip a row
   planned before the mark and completed after it; the cursor instead keeps, per check, the ids of
-  the recent COMPLETED executions it has handled, and handles any completed one it has not seen.
+  the recent COMPLETED executions it has handled, and handles any completed one it has not seen. It also
+  keeps the partitions still failing per check: "passed again" is sent only once a later execution
+  passed over the partitions that failed (alerting/check_recovery.py), not when other days pass.
 - `alerting_failed_runs`: runs that failed, reported per asset whose step failed without
   materialising (a blocking-check failure materialised its asset: that is the check sensor's);
   cleared when the asset materialises again.
@@ -31,6 +33,7 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as CheckStatus
 
+from devmetrics_assets.alerting import check_recovery as R
 from devmetrics_assets.alerting.api import Notification, Notifier
 
 NotifierFactory = Callable[[], Notifier]
@@ -111,7 +114,7 @@ def _deliver(notifier: Notifier) -> str:
 
 # ---- asset checks -----------------------------------------------------------------------------
 def _check_notification(context: dg.SensorEvaluationContext, notifier: Notifier,
-                        record: Any) -> Notification | None:
+                        record: Any, step: R.Step | None = None) -> Notification | None:
     evaluation = record.evaluation
     if evaluation is None:
         return None
@@ -127,9 +130,11 @@ def _check_notification(context: dg.SensorEvaluationContext, notifier: Notifier,
                "links": _links(notifier, key.asset_key, record.run_id, checks=True)}
     where = f" for {window}" if window else ""
     if evaluation.passed:
+        cleared = R.describe(step.cleared) if step is not None and step.cleared else None
+        fixed = f"; the partitions that failed ({cleared}) pass now" if cleared else ""
         return Notification(problem_key=problem_key, kind="recovered", severity="info",
                             title=f"Check passed again: {asset} / {key.name}",
-                            body=f"Asset check `{key.name}` on `{asset}` passed{where} "
+                            body=f"Asset check `{key.name}` on `{asset}` passed{where}{fixed} "
                                  f"(run {record.run_id}).",
                             occurred_at=when, asset_key=asset, group=group, owners=owners, recovery=True,
                             details=details)
@@ -141,6 +146,9 @@ def _check_notification(context: dg.SensorEvaluationContext, notifier: Notifier,
     stopped = ", blocking: downstream steps of the run did not run" if blocking and error else ""
     level = "ERROR" if error else "WARN"
     lines = [f"Asset check `{key.name}` on `{asset}` failed{where} ({level}{stopped})."]
+    failed = R.failed_partitions(dict(evaluation.metadata))
+    if failed != [R.WHOLE]:
+        lines.append(f"Failed partitions: {R.describe(failed)}. It recovers once a run over them passes.")
     description = getattr(node, "description", None) or evaluation.description
     if description:
         lines.append(description)
@@ -151,14 +159,33 @@ def _check_notification(context: dg.SensorEvaluationContext, notifier: Notifier,
                         details={**details, "blocking": blocking})
 
 
+def _when(record: Any) -> tuple[float, int]:
+    return (record.event.timestamp if record.event else record.create_timestamp, record.id)
+
+
+def _fold(failing: tuple[str, ...], record: Any) -> R.Step:
+    evaluation = record.evaluation
+    if evaluation is None:
+        return R.Step(failing, False, ())
+    return R.fold(failing, evaluation.passed, dict(evaluation.metadata))
+
+
 def check_tick(context: dg.SensorEvaluationContext, notifier: Notifier) -> tuple[str, str]:
-    """One evaluation of the check sensor: (new cursor, summary)."""
-    cursor = _load(context.cursor)
-    seen: dict[str, list[int]] = (cursor or {}).get("seen", {})
+    """One evaluation of the check sensor: (new cursor, summary).
+
+    Per check the cursor keeps the ids of the completed executions handled and the partitions still
+    failing (alerting/check_recovery.py): a pass sends "passed again" only once it covered them all.
+    A check without that state yet (first look, or a cursor from before it existed) rebuilds it from
+    the executions already handled, oldest first, without notifying them again.
+    """
+    cursor = _load(context.cursor) or {}
+    seen: dict[str, list[int]] = cursor.get("seen", {})
+    failing_by_check: dict[str, list[str]] = cursor.get("failing", {})
     graph = context.repository_def.asset_graph
     storage = context.instance.event_log_storage
     new_seen: dict[str, list[int]] = {}
-    counts = {"failed": 0, "recovered": 0, "deduplicated": 0}
+    new_failing: dict[str, list[str]] = {}
+    counts = {"failed": 0, "recovered": 0, "deduplicated": 0, "still_failing": 0}
     for key in sorted(graph.asset_check_keys, key=lambda k: k.to_user_string()):
         name = key.to_user_string()
         records = storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY, status=COMPLETED)
@@ -167,9 +194,19 @@ def check_tick(context: dg.SensorEvaluationContext, notifier: Notifier) -> tuple
         else:
             known = set(seen[name])
             fresh = [r for r in records if r.id not in known]
-        fresh.sort(key=lambda r: (r.event.timestamp if r.event else r.create_timestamp, r.id))
+        fresh.sort(key=_when)
+        failing: tuple[str, ...] = tuple(failing_by_check.get(name, ()))
+        if name not in failing_by_check:
+            fresh_ids = {r.id for r in fresh}
+            for record in sorted((r for r in records if r.id not in fresh_ids), key=_when):
+                failing = _fold(failing, record).failing
         for record in fresh:
-            notification = _check_notification(context, notifier, record)
+            step = _fold(failing, record)
+            before, failing = failing, step.failing
+            if record.evaluation is not None and record.evaluation.passed and before and not step.recovered:
+                counts["still_failing"] += 1  # a pass over other partitions: the failed data is not fixed
+                continue
+            notification = _check_notification(context, notifier, record, step)
             if notification is None:
                 continue
             if notifier.notify(notification):
@@ -177,8 +214,9 @@ def check_tick(context: dg.SensorEvaluationContext, notifier: Notifier) -> tuple
             else:
                 counts["deduplicated"] += 1
         new_seen[name] = [r.id for r in records]
+        new_failing[name] = list(failing)
     summary = ", ".join(f"{n} {k}" for k, n in counts.items())
-    return json.dumps({"v": 1, "seen": new_seen}, separators=(",", ":")), summary
+    return json.dumps({"v": 2, "seen": new_seen, "failing": new_failing}, separators=(",", ":")), summary
 
 
 # ---- failed runs ------------------------------------------------------------------------------

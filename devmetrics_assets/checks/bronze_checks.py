@@ -15,6 +15,9 @@ import dagster as dg
 import pandas as pd
 
 from devmetrics_assets.checks import validations as V
+from devmetrics_assets.checks.results import with_scope
+from devmetrics_assets.checks.validations_core import failing_on
+from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.verification import VerificationDecision
 from devmetrics_assets.storage.warehouse import Warehouse
@@ -25,16 +28,20 @@ SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.E
 
 
 def as_check_result(
-    validation: V.Validation, default: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN
+    validation: V.Validation,
+    default: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
+    scope: PartitionScope | None = None,
 ) -> dg.AssetCheckResult:
-    """A validation as a check result: its summary as the description, its numbers as metadata."""
+    """A validation as a check result: its summary as the description, its numbers as metadata, and
+    (given the run's `scope`) the partitions it judged and the ones that failed."""
     severity = SEVERITY[validation.severity] if validation.severity else default
     return dg.AssetCheckResult(
         check_name=validation.name,
         passed=validation.passed,
         severity=severity,
         description=validation.summary,
-        metadata=validation.metadata(),
+        metadata=with_scope(validation.metadata(), scope, validation.passed, validation.failed_days,
+                            validation.judges),
     )
 
 
@@ -141,14 +148,23 @@ def bronze_validations(
     counts = daily_counts(warehouse, spec.name, baseline_start, end)
     shapes = window_shapes(warehouse, spec.name, start - pd.Timedelta(days=V.DRIFT_BASELINE_DAYS), end)
     return [
-        V.quarantine_rate(len(rejects), len(rows) + len(rejects), sample_refs=refs),
+        failing_on(V.quarantine_rate(len(rejects), len(rows) + len(rejects), sample_refs=refs),
+                   quarantined_days(rejects)),
         V.volume_anomaly(counts, start, end, now=now),
         V.delivery_gaps(counts, start, end, now=now),
         V.schema_drift(shapes, start, end),
         V.source_is_quiet(newest_received_at(warehouse, spec.name), now, spec.tier),
-        V.redelivery_conflicts(len(conflict_refs), len(rows) + len(rejects), conflict_refs),
+        failing_on(V.redelivery_conflicts(len(conflict_refs), len(rows) + len(rejects), conflict_refs),
+                   quarantined_days(conflicts)),
         V.signature_verification(verification.mode, verification.downgraded, len(rows), expects),
     ]
+
+
+def quarantined_days(rejects: pd.DataFrame | None) -> list[object]:
+    """The partition days of quarantined rows (received days in Bronze, event days in Silver)."""
+    if rejects is None or not len(rejects) or "partition_day" not in rejects:
+        return []
+    return rejects["partition_day"].dropna().tolist()
 
 
 def bronze_check_results(
@@ -161,8 +177,10 @@ def bronze_check_results(
     now: pd.Timestamp | None = None,
     verification: VerificationDecision | None = None,
     conflicts: pd.DataFrame | None = None,
+    scope: PartitionScope | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Check results for the run's window; `now` (default: the product clock, devmetrics_assets.clock)
-    drives freshness and decides which days are complete enough to judge."""
+    drives freshness and decides which days are complete enough to judge; `scope`: the run's partitions,
+    named in each result with the failed ones."""
     found = bronze_validations(spec, warehouse, start, end, rows, rejects, now, verification, conflicts)
-    return [as_check_result(v) for v in found]
+    return [as_check_result(v, scope=scope) for v in found]

@@ -72,6 +72,15 @@ class GoldDoraSchema(pa.DataFrameModel):
     lead_time_band: Series[str] = _band()
     change_failure_rate_band: Series[str] = _band()
     recovery_band: Series[str] = _band()
+    # Lead-time stages (docs/metrics.md "Lead-time stages"): null when no shipped change has the stage.
+    coding_median_h: Series[float] = _hours()
+    coding_p90_h: Series[float] = _hours()
+    pickup_median_h: Series[float] = _hours()
+    pickup_p90_h: Series[float] = _hours()
+    review_median_h: Series[float] = _hours()
+    review_p90_h: Series[float] = _hours()
+    deploy_median_h: Series[float] = _hours()
+    deploy_p90_h: Series[float] = _hours()
 
     class Config:
         name = "gold_dora"
@@ -134,7 +143,19 @@ class GoldDoraSchema(pa.DataFrameModel):
     def p90_not_below_median(cls, df: pd.DataFrame) -> Series[bool]:
         lead = df["lead_time_median_h"].isna() | (df["lead_time_p90_h"] >= df["lead_time_median_h"])
         rec = df["recovery_median_h"].isna() | (df["recovery_p90_h"] >= df["recovery_median_h"])
-        return lead & rec
+        ok = lead & rec
+        for stage in ("coding", "pickup", "review", "deploy"):
+            median, p90 = df[f"{stage}_median_h"], df[f"{stage}_p90_h"]
+            ok &= (median.isna() == p90.isna()) & (median.isna() | (p90 >= median - 1e-9))
+        return ok
+
+    @pa.dataframe_check
+    def stages_need_shipped_changes(cls, df: pd.DataFrame) -> Series[bool]:
+        """A stage statistic exists only where changes were shipped (its rows are shipped changes)."""
+        ok = pd.Series(True, index=df.index)
+        for stage in ("coding", "pickup", "review", "deploy"):
+            ok &= df[f"{stage}_median_h"].isna() | (df["shipped_changes"] > 0)
+        return ok
 
     @pa.dataframe_check
     def band_null_exactly_when_metric_null(cls, df: pd.DataFrame) -> Series[bool]:

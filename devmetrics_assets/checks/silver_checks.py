@@ -22,13 +22,15 @@ import pandas as pd
 import pandera.pandas as pa
 
 from devmetrics_assets.checks import validations as V
-from devmetrics_assets.checks.bronze_checks import as_check_result
+from devmetrics_assets.checks.bronze_checks import as_check_result, quarantined_days
 from devmetrics_assets.checks.results import (
     schema_check_result,
     schema_check_spec,
     unique_check_result,
     unique_check_spec,
 )
+from devmetrics_assets.checks.validations_core import failing_on
+from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
 from devmetrics_assets.transforms import providers
 
@@ -128,8 +130,8 @@ def silver_validations(
     entity = ENTITIES.get(name)
     kinds = providers.kinds(entity) if entity else None
     read = max(window_deliveries(warehouse, kinds, start, end), rejected)
-    found = [V.quarantine_rate(rejected, read, threshold=SILVER_QUARANTINE_RATE_WARN,
-                               sample_refs=refs.unique().tolist())]
+    found = [failing_on(V.quarantine_rate(rejected, read, threshold=SILVER_QUARANTINE_RATE_WARN,
+                                          sample_refs=refs.unique().tolist()), quarantined_days(rejects))]
     if name == "silver_deployments":
         ids = sorted(set(V._split(rows["change_ids"]))) if len(rows) else []
         found.append(V.deployment_change_refs(rows, known_change_ids(warehouse, ids, end)))
@@ -149,9 +151,13 @@ def silver_check_results(
     warehouse: Warehouse,
     start: pd.Timestamp,
     end: pd.Timestamp,
+    scope: PartitionScope | None = None,
 ) -> list[dg.AssetCheckResult]:
+    """Check results for the window; `scope` (the run's partitions) is named in each, with the failed
+    partitions (the event days of the failing rows) on failure."""
     return [
-        schema_check_result(schema, rows),
-        unique_check_result(rows, key),
-        *(as_check_result(v) for v in silver_validations(name, rows, rejects, warehouse, start, end)),
+        schema_check_result(schema, rows, scope, "event_day"),
+        unique_check_result(rows, key, scope, "event_day"),
+        *(as_check_result(v, scope=scope)
+          for v in silver_validations(name, rows, rejects, warehouse, start, end)),
     ]

@@ -60,6 +60,8 @@ class SilverChangesSchema(pa.DataFrameModel):
     commit_shas: Series[str] = _text(str_matches=COMMA_SHAS)
     first_commit_at: Series[UtcTime] = _time(nullable=True)
     landed_at: Series[UtcTime] = _time()
+    opened_at: Series[UtcTime] = _time(nullable=True)
+    first_review_at: Series[UtcTime] = _time(nullable=True)
     fixes_issues: Series[str] = _text(str_matches=COMMA_INTS)
     is_hotfix: Series[bool] = pa.Field(coerce=True)
     reverted_change_ids: Series[str] = _text(str_matches=r"^([^\s,]+(,[^\s,]+)*)?$")
@@ -83,6 +85,14 @@ class SilverChangesSchema(pa.DataFrameModel):
             & (pr == (df["merge_method"] != "direct"))
             & (_starts_with_repo(df, "change_id", "#") == pr)
         )
+
+    @pa.dataframe_check
+    def stages_only_for_pull_requests(cls, df: pd.DataFrame) -> Series[bool]:
+        # Direct commits have no lead-time stages; a review counts only at or before the merge.
+        pr = df["kind"] == "pull_request"
+        no_stage = df["opened_at"].isna() & df["first_review_at"].isna()
+        before_merge = df["first_review_at"].isna() | (df["first_review_at"] <= df["landed_at"])
+        return (pr | no_stage) & before_merge
 
     @pa.dataframe_check
     def hotfix_has_fixes(cls, df: pd.DataFrame) -> Series[bool]:

@@ -148,7 +148,7 @@ def volume_anomaly(
          "days_not_judged": int(len(window) - n_judged)},
         {"low_fraction": low, "high_multiple": high, "noise_sigmas": noise_sigmas,
          "baseline_weeks": baseline_weeks, "min_baseline_weeks": min_baseline_weeks},
-        sample[:SAMPLE],
+        sample[:SAMPLE], failed_days=tuple(window.index[bad]) if n_bad else None,
     )
 
 
@@ -191,7 +191,7 @@ def delivery_gaps(
         {"gap_days": len(gap_days), "days_judged": judged},
         {"min_active_share": min_active_share, "baseline_weeks": baseline_weeks,
          "min_baseline_weeks": min_baseline_weeks},
-        gap_days[:SAMPLE],
+        gap_days[:SAMPLE], failed_days=tuple(gap_days) if gap_days else None,
     )
 
 
@@ -217,7 +217,7 @@ def source_is_quiet(last_received_at: Any | None, now: Any | None, tier: str) ->
     if last_received_at is None or pd.isna(last_received_at):
         return Validation("freshness", False, f"no delivery ever received ({tier} tier): check the sender",
                           {"age_minutes": -1.0}, thresholds, [], {"state": "quiet", "last_received_at": None,
-                                                                  "now": now_ts}, "error")
+                                                                  "now": now_ts}, "error", judges="now")
     last = utc(last_received_at)
     age = now_ts - last
     minutes = round(age.total_seconds() / 60, 1)
@@ -233,7 +233,7 @@ def source_is_quiet(last_received_at: Any | None, now: Any | None, tier: str) ->
     if state != "fresh":
         summary += ": is the webhook still configured, the puller running, the receiver up?"
     return Validation("freshness", state == "fresh", summary, {"age_minutes": minutes}, thresholds, [],
-                      {"state": state, "last_received_at": last, "now": now_ts}, severity)
+                      {"state": state, "last_received_at": last, "now": now_ts}, severity, judges="now")
 
 
 def signature_verification(mode: str, downgraded: bool, loaded: int, expects: str | None) -> Validation:

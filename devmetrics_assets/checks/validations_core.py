@@ -11,7 +11,7 @@ is here because every layer that quarantines records judges it the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,10 @@ class Validation:
     sample: list[Any] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     severity: str | None = None
+    # The days (or period starts) whose data failed; None: the window as a whole (all its partitions).
+    failed_days: tuple[Any, ...] | None = None
+    # "partitions": judges the data of the run's partitions; "now": time since something (freshness).
+    judges: str = "partitions"
 
     def metadata(self) -> dict[str, Any]:
         """Plain JSON-able metadata: counts flat, thresholds and details prefixed, samples as a list."""
@@ -45,6 +49,13 @@ class Validation:
         meta.update(self.details)
         meta["sample"] = list(self.sample)
         return {k: jsonable(v) for k, v in meta.items()}
+
+
+def failing_on(validation: Validation, days: Iterable[Any]) -> Validation:
+    """`validation` naming the days whose data failed (kept as is when it passed)."""
+    if validation.passed:
+        return validation
+    return replace(validation, failed_days=tuple(days))
 
 
 def jsonable(value: Any) -> Any:

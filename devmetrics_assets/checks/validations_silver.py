@@ -8,6 +8,7 @@ a metric silently wrong rather than failing. These validations count and sample 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -43,7 +44,7 @@ def deployment_change_refs(deployments: pd.DataFrame, change_ids: Iterable[str])
     return Validation("change_refs", passed, summary,
                       {"references": int(len(refs)), "missing": int(len(missing)),
                        "deployments_affected": len(owners)},
-                      {"missing": 0}, sample)
+                      {"missing": 0}, sample, failed_days=_days_of(deployments, missing.index))
 
 
 def incident_root_cause_links(incidents: pd.DataFrame, deployments: pd.DataFrame) -> Validation:
@@ -72,4 +73,11 @@ def incident_root_cause_links(incidents: pd.DataFrame, deployments: pd.DataFrame
     return Validation("root_cause_links", passed, summary,
                       {"incidents": int(len(incidents)), "full_sha_root_causes": int(full.sum()),
                        "unlinked": n_unlinked, "unresolved_short_shas": int((sha.notna() & ~full).sum())},
-                      {"unlinked": 0}, sample)
+                      {"unlinked": 0}, sample, failed_days=_days_of(incidents, unlinked.index))
+
+
+def _days_of(rows: pd.DataFrame, index: pd.Index) -> tuple[Any, ...] | None:
+    """The event days of the rows at `index` (None when there are none or no event_day column)."""
+    if not len(index) or "event_day" not in rows:
+        return None
+    return tuple(rows.loc[index, "event_day"].tolist())

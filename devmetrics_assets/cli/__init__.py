@@ -12,13 +12,15 @@ traceback of either.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 
 from devmetrics_assets.cli import explain as explain_command
 from devmetrics_assets.cli import report as report_command
-from devmetrics_assets.cli.commands import cmd_demo, cmd_replay, cmd_summary, cmd_ui
+from devmetrics_assets.cli import summary as summary_command
+from devmetrics_assets.cli.commands import cmd_demo, cmd_replay, cmd_ui
 from devmetrics_assets.cli.common import UserError, use_sample_key, user_message
 from devmetrics_assets.cli.load import cmd_load
 from devmetrics_assets.cli.status import cmd_status
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate the sample organisation and materialise the whole graph")
     demo.add_argument("--repos", type=int, default=8, help="repositories in the sample org (default 8)")
     demo.add_argument("--days", type=int, default=365, help="days of history (default 365)")
-    demo.add_argument("--start", default="2025-01-01", help="first day, YYYY-MM-DD (default 2025-01-01)")
+    demo.add_argument("--start", help="first day, YYYY-MM-DD (default: the --days days ending yesterday, or "
+                                      "the first day of the demo already in this home)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.set_defaults(func=cmd_demo)
     load = sub.add_parser("load", help="load a JSON-lines file of recorded webhook deliveries, or finish "
@@ -57,12 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="pending and stranded work, quarantine by reason, last success "
                                            "per layer")
     status.set_defaults(func=cmd_status)
-    summary = sub.add_parser("summary", help="print organisation-level DORA metrics")
-    summary.add_argument("--grain", choices=["day", "week", "month"], default="month",
-                         help="period of each row (default month)")
-    summary.set_defaults(func=cmd_summary)
+    summary_command.add_parser(sub)
     replay = sub.add_parser("replay", help="re-run the partitions that produced quarantined records")
-    replay.add_argument("--layer", choices=["bronze", "silver", "gold"], help="only this layer's rows")
+    replay.add_argument("--layer", choices=["bronze", "silver", "gold"],
+                        help="only this layer's rows (bronze, silver or gold)")
     replay.add_argument("--asset", help="only this asset's rows (e.g. bronze_github)")
     replay.add_argument("--reason", help="case-insensitive substring of the reason (LIKE pattern with %%)")
     replay.add_argument("--dry-run", action="store_true", help="only list the partitions")
@@ -70,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain_command.add_parser(sub)
     report_command.add_parser(sub)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the same instance")
-    ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
+    ui.add_argument("--port", type=int, default=3000,
+                    help="port of the UI (default 3000); notification links use it unless "
+                         "DEVMETRICS_UI_URL or alerting.yaml's ui_base_url says otherwise")
     ui.set_defaults(func=cmd_ui)
     return parser
 
@@ -79,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # the reader went away (`| head`): nothing to tell it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted; run the same command again to finish the job", file=sys.stderr)
         return 130

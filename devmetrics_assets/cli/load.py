@@ -22,6 +22,7 @@ import pandas as pd
 
 from devmetrics_assets.cli.common import Checked, UserError, checked_configuration, use_sample_key
 from devmetrics_assets.config import extend_partition_start
+from devmetrics_assets.run_progress import Progress
 from devmetrics_assets.sources.registry import API_TYPES, SourceSpec
 
 # Received days closer than this are loaded in one Bronze run (a run per isolated day costs more than
@@ -104,8 +105,9 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     from devmetrics_assets.definitions import build_definitions
     from devmetrics_assets.instance_setup import fail_orphaned_runs, prepare_environment
-    from devmetrics_assets.pending_work import finish
-    from devmetrics_assets.runner import DAILY_JOB, run_range
+    from devmetrics_assets.partitions import follow_data_start
+    from devmetrics_assets.pending_work import pending_days, settle
+    from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range
     from devmetrics_assets.sources.verification import NO_VERIFY_TAG
     from devmetrics_assets.storage.selection import open_storage
 
@@ -125,20 +127,21 @@ def cmd_load(args: argparse.Namespace) -> int:
         check_file(path)
         check_verification(spec, checked, args.no_verify)
         received, unusable = _bounded_received_days(path, checked)
-        if received:
-            settings = extend_partition_start(settings, received[0])
+        if received:  # a fresh home's partitions start where its data does; later loads only move it back
+            settings = follow_data_start(settings, received[0], open_storage(settings))
         target = land(path, spec)
     prepare_environment(settings)
     storage = open_storage(settings)
     tags = {NO_VERIFY_TAG: "true"} if args.no_verify else {}
     batch_days: set[date] = set()
+    progress = Progress()
     with dg.DagsterInstance.get() as instance:
         fail_orphaned_runs(instance)
         defs = build_definitions(settings)
         bronze_days = received or ([] if target is None else [date.fromisoformat(_latest_partition(defs))])
         for first, last in merged_ranges(bronze_days):
             run = run_range(defs, instance, DAILY_JOB, first, last, [spec.asset_name], tags=tags,
-                            raise_on_error=False)
+                            raise_on_error=False, progress=progress)
             _raise_bronze_failure(run, args.no_verify)
             batch_days.update(storage.bronze_event_days(run.run_id))
         pending = storage.pending_event_days()
@@ -149,7 +152,11 @@ def cmd_load(args: argparse.Namespace) -> int:
                 defs = build_definitions(settings)
                 print(f"partitions now start on {settings.partition_start} (history reaches {earliest}); "
                       "reload the code location in the UI to see them")
-        days, settled = finish(defs, instance, storage)
+        # pending_work.finish, with progress lines: every pending event day, then settle.
+        days = pending_days(storage)
+        if days:
+            materialise_days(defs, instance, days, include_bronze=False, storage=storage, progress=progress)
+        settled = settle(instance, storage)
     _report(target, batch_days, days, settled, args, received, storage, spec)
     return 0 if target is None or received else 1
 

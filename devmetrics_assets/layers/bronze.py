@@ -7,15 +7,25 @@ rewritten. Unusable lines go to quarantine with their reason, and so do conflict
 stored with another body). The event days a load changed are recorded as pending work in the same
 transaction as the deliveries (storage: `pending_event_days`), so a run that dies before Silver and Gold
 is finished by the next `devmetrics load`, `devmetrics load --resume` or the automation sensor.
+Each received day's materialisation carries that day's counts and the event days its new deliveries
+touched (`affected_event_days`, which automation reads), never the window's totals.
 """
 
+
+from collections.abc import Mapping
 
 import dagster as dg
 import pandas as pd
 
 from devmetrics_assets.automation import automation_condition, bronze_freshness_policy
-from devmetrics_assets.checks.bronze_checks import bronze_check_results, bronze_check_specs
+from devmetrics_assets.checks.bronze_checks import (
+    bronze_check_results,
+    bronze_check_specs,
+    quarantined_days,
+)
+from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.config import Settings
+from devmetrics_assets.layers import partition_metadata as PM
 from devmetrics_assets.partitions import window_of
 from devmetrics_assets.sources.landing_files import import_files
 from devmetrics_assets.sources.readers import read_source
@@ -60,6 +70,31 @@ def forged_refs(storage: Storage, asset: str, start: pd.Timestamp, end: pd.Times
         columns="asset").reset_index(drop=True)
 
 
+def new_deliveries(part: pd.DataFrame, stored: Mapping[str, str]) -> pd.DataFrame:
+    """The rows of `part` that append_bronze inserts: ids not stored yet, the earliest copy of each."""
+    cols = [c for c in ("source", "delivery_id", "received_day", "received_at", "event_day") if c in part]
+    new = part.loc[~part["delivery_id"].isin(set(stored)), cols]
+    return new.sort_values("received_at", kind="stable").drop_duplicates(["source", "delivery_id"])
+
+
+def affected_by_partition(
+    scope: PartitionScope, fresh: pd.DataFrame, affected: list[str]
+) -> dict[str, list[str]]:
+    """The affected event days (what the warehouse says this run inserted) per received-day partition;
+    a day no new row explains (another writer got there between) goes to the last partition."""
+    out: dict[str, set[str]] = {k: set() for k in scope.keys}
+    wanted, placed = set(affected), set()
+    if len(fresh) and "event_day" in fresh:
+        days = pd.to_datetime(fresh["event_day"]).dt.strftime("%Y-%m-%d")
+        for key, day in zip(scope.key_of(fresh["received_day"]), days, strict=True):
+            if key is not None and day in wanted:
+                out[key].add(day)
+                placed.add(day)
+    if scope.keys and wanted - placed:
+        out[scope.keys[-1]].update(wanted - placed)
+    return {k: sorted(v) for k, v in out.items() if v}
+
+
 def build_bronze_asset(
     spec: SourceSpec, partitions_def: dg.DailyPartitionsDefinition, settings: Settings | None = None
 ) -> dg.AssetsDefinition:
@@ -93,7 +128,7 @@ def build_bronze_asset(
         kept_forged = forged_refs(warehouse, spec.asset_name, start, end) if decision.downgraded else None
         # A long backfill is read and appended a month at a time, so memory stays bounded by a month
         # of payloads whatever the window (same rows as one pass: Bronze dedupes by delivery id).
-        read_ids, reject_parts, conflict_parts, inserted = [], [], [], 0
+        read_ids, reject_parts, conflict_parts, fresh_parts, inserted = [], [], [], [], 0
         for part_start, part_end in sub_windows(start, end, CHUNK_DAYS):
             part, part_rejects = read_source(spec, start=part_start, end=part_end,
                                              secret=secret if decision.verify else None,
@@ -103,8 +138,9 @@ def build_bronze_asset(
                 part = part[~part[RECORD_REF].isin(set(kept_forged["record_ref"]))].reset_index(drop=True)
             stored = warehouse.stored_payload_hashes(spec.name, part["delivery_id"].unique().tolist())
             part, conflicts = split_conflicts(part, stored)
+            fresh_parts.append(new_deliveries(part, stored))
             inserted += warehouse.append_bronze(part)
-            read_ids.append(part[["delivery_id"]])
+            read_ids.append(part[["delivery_id", "received_day"]])
             reject_parts.extend([part_rejects, conflicts])
             conflict_parts.append(conflicts)
             del part
@@ -125,19 +161,18 @@ def build_bronze_asset(
         )
         if decision.downgraded:
             context.log.warning(f"{spec.name}: {inserted} deliveries stored without signature verification")
+        scope = PartitionScope.of(context.partition_keys, end)
+        fresh = pd.concat(fresh_parts, ignore_index=True)
+        per_key = PM.bronze_partitions(scope, rows["received_day"], fresh["received_day"],
+                                       quarantined_days(rejects), quarantined_days(conflicts))
+        # Silver partitions (event days) each received day's load changed: what a refresh must re-run.
+        for key, days in affected_by_partition(scope, fresh, affected).items():
+            per_key[key]["affected_event_days"] = dg.MetadataValue.json(days)
+        PM.record(context, per_key)
         yield dg.MaterializeResult(
-            metadata={
-                "deliveries_in_window": len(rows),
-                "inserted": inserted,
-                "duplicates_skipped": len(rows) - inserted,
-                "quarantined": len(rejects),
-                "conflicts": len(conflicts),
-                "signature_verification": decision.mode,
-                # Silver partitions (event days) that this load changed: what a refresh must re-run.
-                "affected_event_days": dg.MetadataValue.json(affected),
-            }
+            metadata={**PM.run_metadata(scope), "signature_verification": decision.mode},
         )
         yield from bronze_check_results(spec, warehouse, start, end, rows, rejects,
-                                        verification=decision, conflicts=conflicts)
+                                        verification=decision, conflicts=conflicts, scope=scope)
 
     return _bronze

@@ -6,24 +6,27 @@ medians. History outside the window is read where a metric needs it: earlier dep
 change's first shipping, later incidents can mark a deployment of the window as a change failure.
 Weeks and months then read the stored daily Gold of their window for the blocking cross-grain check
 (every count of every scope = the sum of its days), which is why the daily asset is upstream of them.
+
+Each partition's materialisation carries its own period's numbers (layers/partition_metadata.py), plus
+what is true of the whole run: `run_window`, and `data_through` / `data_age_days` (the newest Silver event
+day read and its age at the product clock's now: how old the DATA is, whatever the run's time).
 """
 
 
 import dagster as dg
 import pandas as pd
 
+from devmetrics_assets import clock
 from devmetrics_assets.automation import automation_condition, freshness_policy
 from devmetrics_assets.checks.gold_checks import gold_check_results, gold_check_specs
+from devmetrics_assets.checks.validations_gold import data_age_days, silver_data_through
+from devmetrics_assets.checks.validations_scope import PartitionScope
+from devmetrics_assets.layers import partition_metadata as PM
 from devmetrics_assets.partitions import PartitionSet, window_of
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.gold_metrics import build_gold
 
 SILVER = ("silver_changes", "silver_deployments", "silver_incidents")
-SUMMARY_COLUMNS = [
-    "period_start", "deployments", "change_failure_rate", "lead_time_median_h", "lead_time_coverage",
-    "recovery_median_h", "rework_rate", "incidents_opened", "is_partial",
-]
-MAX_TABLE_ROWS = 40
 DAILY = "gold_dora_daily"
 
 GRAINS = {"day": "gold_dora_daily", "week": "gold_dora_weekly", "month": "gold_dora_monthly"}
@@ -50,15 +53,6 @@ def read_daily_gold(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timestamp
     if not warehouse.table_exists(DAILY):
         return pd.DataFrame(columns=["period_start", "scope_type", "scope"])
     return warehouse.read_window(DAILY, "period_start", start, end)
-
-
-def markdown_summary(gold: pd.DataFrame) -> str:
-    """Organisation rows as a Markdown table (the latest periods when the window is long)."""
-    org = gold[gold["scope_type"] == "org"].sort_values("period_start")[SUMMARY_COLUMNS]
-    if len(org) > MAX_TABLE_ROWS:
-        org = org.tail(MAX_TABLE_ROWS)
-    shown = org.assign(period_start=org["period_start"].dt.strftime("%Y-%m-%d"))
-    return shown.to_markdown(index=False, floatfmt=".3g")
 
 
 def build_gold_asset(period: str, partition_set: PartitionSet) -> dg.AssetsDefinition:
@@ -93,23 +87,16 @@ def build_gold_asset(period: str, partition_set: PartitionSet) -> dg.AssetsDefin
         gold = build_gold(
             silver["deployments"], silver["changes"], silver["incidents"], rules, period, start, end,
         )
-        org = gold[gold["scope_type"] == "org"]
-        yield dg.Output(
-            gold,
-            metadata={
-                "rows": len(gold),
-                "periods": int(gold["period_start"].nunique()) if len(gold) else 0,
-                "repos": int(gold.loc[gold["scope_type"] == "repo", "scope"].nunique()),
-                "deployments": int(org["deployments"].sum()),
-                "incidents_opened": int(org["incidents_opened"].sum()),
-                "change_failures": int(org["change_failures"].sum()),
-                "change_failures_inferred": int(org["change_failures_inferred"].sum()),
-                "rollbacks": int(org["rollbacks"].sum()),
-                "partial_periods": int(org["is_partial"].sum()),
-                "org_metrics": dg.MetadataValue.md(markdown_summary(gold)),
-            },
-        )
+        scope = PartitionScope.of(context.partition_keys, end)
+        through, now = silver_data_through(silver), clock.utc_now()
+        # About the data, not the run: the newest Silver event day this Gold was computed from, and its
+        # age at the product clock's now (DEVMETRICS_NOW pins it). True of every partition the run wrote.
+        freshness = {"data_through": through.date().isoformat() if through is not None else "none",
+                     "data_age_days": data_age_days(through, now)}
+        PM.record(context, PM.gold_partitions(scope, gold))
+        yield dg.Output(gold, metadata={**PM.run_metadata(scope),
+                                        **{k: v for k, v in freshness.items() if v is not None}})
         daily = read_daily_gold(warehouse, start, end) if period != "day" else None
-        yield from gold_check_results(name, gold, silver, start, end, daily, rules)
+        yield from gold_check_results(name, gold, silver, start, end, daily, rules, scope, now)
 
     return _gold

@@ -3,6 +3,7 @@
 Each model file (silver_changes.py, ...) supplies only how its entity is computed; this factory
 turns that into a daily-partitioned asset that reads Bronze by EVENT day, writes the window
 atomically through the IO manager, replaces its quarantine rows for the window, and yields checks.
+Each day's materialisation carries that day's rows and quarantined records (layers/partition_metadata.py).
 """
 
 
@@ -14,7 +15,9 @@ import pandera.pandas as pa
 
 from devmetrics_assets.automation import automation_condition, freshness_policy
 from devmetrics_assets.checks.silver_checks import silver_check_results, silver_check_specs
+from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.config import DoraRules
+from devmetrics_assets.layers import partition_metadata as PM
 from devmetrics_assets.partitions import late_arrival_mapping, window_of
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.quarantine import quarantine_rows
@@ -72,14 +75,9 @@ def build_silver_asset(
         )
         window = f"[{start.date()}, {end.date()})"
         context.log.info(f"{name} {window}: {len(rows)} rows, {len(rejects)} quarantined")
-        yield dg.Output(
-            rows,
-            metadata={
-                "rows": len(rows),
-                "quarantined": len(rejects),
-                "days_with_rows": int(rows["event_day"].nunique()) if len(rows) else 0,
-            },
-        )
-        yield from silver_check_results(name, schema, key, rows, rejects, warehouse, start, end)
+        scope = PartitionScope.of(context.partition_keys, end)
+        PM.record(context, PM.silver_partitions(scope, rows, rejects))
+        yield dg.Output(rows, metadata=PM.run_metadata(scope))
+        yield from silver_check_results(name, schema, key, rows, rejects, warehouse, start, end, scope)
 
     return _silver

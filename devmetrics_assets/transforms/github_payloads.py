@@ -284,6 +284,9 @@ ANCHOR_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "deployment_status": (("deployment", "created_at"),),
     "issues": (("issue", "created_at"),),
     "issue_comment": (("issue", "created_at"),),
+    # A review anchors on its own time (at or before the merge it counts for): silver_changes of the
+    # landing day reads it (reviews.py).
+    "pull_request_review": (("review", "submitted_at"), ("pull_request", "updated_at")),
 }
 
 
@@ -291,7 +294,8 @@ def event_anchor_value(event_type: str, body: dict) -> Any:
     """The raw anchor field (ISO text or epoch) that decides a delivery's Silver partition day (contracts §3).
 
     push: repository.pushed_at; pull_request: merged_at when set, else updated_at; deployment and
-    deployment_status: deployment.created_at; issues and issue_comment: issue.created_at.
+    deployment_status: deployment.created_at; issues and issue_comment: issue.created_at;
+    pull_request_review: review.submitted_at (else pull_request.updated_at).
     Anything else gives None (the caller uses the received day). Parse many at once with `to_utc`.
     """
     if not isinstance(body, dict):

@@ -47,8 +47,9 @@ PROVIDER = "gitlab"
 
 def anchor_value(event_type: str, body: dict) -> Any:
     """Raw anchor (contracts §6): push → first commit timestamp; MR → merged_at / updated_at; deployment →
-    status_changed_at; issue → created_at; note on an issue → the issue's created_at. GitLab's
-    `... UTC` text is normalised so `github_payloads.to_utc` parses it."""
+    status_changed_at; issue → created_at; note on an issue → the issue's created_at; note on a merge
+    request → the note's created_at. GitLab's `... UTC` text is normalised so `github_payloads.to_utc`
+    parses it."""
     if not isinstance(body, dict):
         return None
     attrs = body.get("object_attributes")
@@ -62,7 +63,11 @@ def anchor_value(event_type: str, body: dict) -> Any:
     elif event_type in (ISSUE, CONFIDENTIAL_ISSUE):
         value = dig(attrs, "created_at")
     elif event_type in (NOTE, CONFIDENTIAL_NOTE):
-        value = dig(body, "issue", "created_at")
+        # A note on an issue lives in its issue's day; a note on a merge request (a review, reviews.py)
+        # anchors on its own time, at or before the merge it counts for.
+        value = dig(body, "issue", "created_at") or (
+            dig(attrs, "created_at") if isinstance(body.get("merge_request"), dict) else None
+        )
     else:
         value = None
     return normalise_time(value)

@@ -24,6 +24,14 @@ from devmetrics_assets.transforms.gold_releases import SUCCESS, day, release_row
 from devmetrics_assets.transforms.incident_events import ISSUE_TRACKERS
 
 FAILED_STATES = ("failure", "error")
+# Lead-time stages (docs/metrics.md "Lead-time stages"): (column, from, to) in the change's life.
+STAGES = (
+    ("coding_h", "first_commit_at", "opened_at"),
+    ("pickup_h", "opened_at", "first_review_at"),
+    ("review_h", "first_review_at", "merged_at"),
+    ("deploy_h", "merged_at", "shipped_at"),
+)
+STAGE_COLUMNS = [name for name, _, _ in STAGES]
 
 DEPLOYMENT_FACT_COLUMNS = [
     "deployment_id",
@@ -57,6 +65,10 @@ LEAD_TIME_FACT_COLUMNS = [
     "shipped_at",
     "lead_time_h",
     "lead_time_status",
+    "opened_at",
+    "first_review_at",
+    "merged_at",
+    *STAGE_COLUMNS,
 ]
 # Why a shipped change has (or has no) lead time.
 LEAD_TIME_STATUSES = ("measured", "baseline", "negative", "no_first_commit")
@@ -198,6 +210,8 @@ def lead_time_facts(
     repo's first observed release: it predates what was observed, no lead time), `negative` (a commit
     clock ahead of the deployment: excluded and counted, never clamped) or `no_first_commit` (the change's
     first commit time is unknown).
+    Stages (pull requests): opened_at, first_review_at, merged_at and coding_h / pickup_h / review_h /
+    deploy_h (`_with_stages`).
     """
     releases = release_rows(deployments, rules)
     keep = ["deployment_id", "repo", "event_day", "created_at", "live_at", "is_baseline"]
@@ -220,7 +234,35 @@ def lead_time_facts(
     status[out["is_baseline"].astype(bool)] = "baseline"
     out["lead_time_status"] = status.astype(str)
     out["lead_time_h"] = raw.where(status == "measured")
-    return out[LEAD_TIME_FACT_COLUMNS].reset_index(drop=True)
+    return _with_stages(out, changes)[LEAD_TIME_FACT_COLUMNS].reset_index(drop=True)
+
+
+def _with_stages(out: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """opened_at, first_review_at, merged_at and the stage hours of each shipped change.
+
+    Pull requests only (merged_at = landed_at; direct and generic commits have no stages). A stage is null
+    when either end is unknown, when it is negative (clocks that disagree: excluded, never clamped) and
+    for baseline changes (shipped before anything was observed, like their lead time).
+    """
+    cols = ["change_id", "opened_at", "first_review_at", "landed_at", "kind"]
+    known = changes.reindex(columns=cols).drop_duplicates("change_id")
+    is_pr = known["kind"].astype(str) == "pull_request"
+    known = pd.DataFrame(
+        {
+            "change_id": known["change_id"].astype(str),
+            "opened_at": utc(known["opened_at"]).where(is_pr),
+            "first_review_at": utc(known["first_review_at"]).where(is_pr),
+            "merged_at": utc(known["landed_at"]).where(is_pr),
+        }
+    )
+    out = out.merge(known, on="change_id", how="left")
+    for col in ("opened_at", "first_review_at", "merged_at"):
+        out[col] = utc(out[col])
+    measured = ~out["is_baseline"].astype(bool)
+    for name, begin, finish in STAGES:
+        hours = _hours(out[finish] - out[begin])
+        out[name] = hours.where(measured & (hours >= 0) & out["merged_at"].notna()).astype("float64")
+    return out
 
 
 def incident_facts(incidents: pd.DataFrame) -> pd.DataFrame:
@@ -266,6 +308,7 @@ def reach_back_days(
 
 __all__ = [
     "MIN_SHA_PREFIX",
+    "STAGE_COLUMNS",
     "deployment_facts",
     "explode_list",
     "hotfix_change_ids",

@@ -12,7 +12,12 @@ import pandas as pd
 
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.transforms.dora_bands import add_bands
-from devmetrics_assets.transforms.gold_facts import deployment_facts, incident_facts, lead_time_facts
+from devmetrics_assets.transforms.gold_facts import (
+    STAGE_COLUMNS,
+    deployment_facts,
+    incident_facts,
+    lead_time_facts,
+)
 from devmetrics_assets.transforms.gold_frequency import (
     Observed,
     covered_days,
@@ -44,6 +49,10 @@ COUNT_COLUMNS = [
 ]
 SCOPE_ADDITIVE = [c for c in COUNT_COLUMNS if c != "deploy_days"]
 BAND_COLUMNS = ["deployment_frequency_band", "lead_time_band", "change_failure_rate_band", "recovery_band"]
+# Lead-time stages (docs/metrics.md "Lead-time stages"): pooled median and p90 of the shipped changes' stage
+# hours, attributed like lead time (the first shipping release's period). After the bands: added later.
+STAGE_PREFIXES = [c.removesuffix("_h") for c in STAGE_COLUMNS]
+STAGE_GOLD_COLUMNS = [f"{p}_{q}_h" for p in STAGE_PREFIXES for q in ("median", "p90")]
 GOLD_COLUMNS = [
     "period",
     "period_start",
@@ -76,6 +85,7 @@ GOLD_COLUMNS = [
     "rework_rate",
     "incidents_opened",
     *BAND_COLUMNS,
+    *STAGE_GOLD_COLUMNS,
 ]
 _FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
 
@@ -232,7 +242,9 @@ def aggregate(
     observed = observed or Observed(None, None, None)
     smap = scope_map(pd.concat([dep_facts["repo"], inc_facts["repo"]], ignore_index=True), rules)
     dep = _scoped(dep_facts, DEP_FACT_INPUTS, smap, period, start, end)
-    lead = _scoped(lead_facts, ["lead_time_h", "lead_time_status"], smap, period, start, end)
+    lead_facts = lead_facts.reindex(columns=[*lead_facts.columns.drop(STAGE_COLUMNS, errors="ignore"),
+                                             *STAGE_COLUMNS])
+    lead = _scoped(lead_facts, ["lead_time_h", "lead_time_status", *STAGE_COLUMNS], smap, period, start, end)
     inc = _scoped(inc_facts, ["incident_id"], smap, period, start, end)
 
     lead_counts = (
@@ -259,6 +271,7 @@ def aggregate(
             _quantiles(lead, "lead_time_h", "lead_time"),
             _quantiles(dep, "recovery_h", "recovery"),
             _unrecovered_age(dep, period, observed.as_of),
+            *[_quantiles(lead, f"{p}_h", p) for p in STAGE_PREFIXES],
         ]
     )
     gold[COUNT_COLUMNS] = gold[COUNT_COLUMNS].fillna(0).astype("int64")
@@ -290,6 +303,7 @@ def aggregate(
         "recovery_median_h",
         "recovery_p90_h",
         "unrecovered_oldest_age_h",
+        *STAGE_GOLD_COLUMNS,
     ):
         gold[col] = gold[col].astype("float64")
 

@@ -34,6 +34,7 @@ from devmetrics_assets.transforms.quarantine import (
     in_window,
     quarantine_rows,
 )
+from devmetrics_assets.transforms.reviews import GITHUB_REVIEW, GITLAB_NOTE
 from devmetrics_assets.transforms.silver_changes import (
     CHANGES_DTYPES,
     IncidentKeys,
@@ -55,9 +56,16 @@ from devmetrics_assets.transforms.silver_incidents import (
 
 PROVIDERS = ("github", "gitlab", "pagerduty", "generic")
 GITHUB_MAINLINE = ("push", "pull_request")
+# Reviews only fill silver_changes' first_review_at (reviews.py); they never touch the main line.
+GITHUB_REVIEWS = (GITHUB_REVIEW,)
+GITLAB_REVIEWS = (GITLAB_NOTE,)  # approvals are Merge Request Hooks, already main-line events
 EVENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "mainline": {"github": GITHUB_MAINLINE, "gitlab": gitlab.MAINLINE_EVENTS, "generic": ("deployment",)},
-    "changes": {"github": GITHUB_MAINLINE, "gitlab": gitlab.MAINLINE_EVENTS, "generic": ("deployment",)},
+    "changes": {
+        "github": GITHUB_MAINLINE + GITHUB_REVIEWS,
+        "gitlab": gitlab.MAINLINE_EVENTS + GITLAB_REVIEWS,
+        "generic": ("deployment",),
+    },
     "deployments": {
         "github": ("deployment", "deployment_status"),
         "gitlab": gitlab.DEPLOYMENT_EVENTS,
@@ -229,15 +237,20 @@ def build_changes(
     return out, q
 
 
+def _mainline_only(rows: pd.DataFrame, provider: str) -> pd.DataFrame:
+    """A provider's rows of its main-line event types (review rows left out: same memoised main line)."""
+    return rows[rows["event_type"].isin(EVENTS["mainline"][provider]).to_numpy()].reset_index(drop=True)
+
+
 def _generic_changes(
     parts: dict[str, pd.DataFrame], rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
     """Direct-commit changes of the synthetic main line built from generic deployments' `changes`."""
     known: set[str] = set()
     if "github" in parts:
-        known |= set(mainline_from_deliveries(parts["github"])["repo"])
+        known |= set(mainline_from_deliveries(_mainline_only(parts["github"], "github"))["repo"])
     if "gitlab" in parts:
-        known |= set(gitlab.load_mainline(parts["gitlab"])[2]["repo"])
+        known |= set(gitlab.load_mainline(_mainline_only(parts["gitlab"], "gitlab"))[2]["repo"])
     deps, _, _, changes = generic.parse_deployments(parts["generic"], rules)
     ml = generic.synthetic_mainline(deps, changes, known)
     direct = _direct_changes(ml[in_window(utc_day(ml["pushed_at"]), start, end)])

@@ -6,6 +6,8 @@ Rules:
   (by updated_at) of (repo, number) supplies title/body/merge sha. change_id `<repo>#<number>`.
 - Every other main-line commit is a direct change `<repo>@<sha>` (see mainline.py for the mapping).
 - landed_at: PR → merged_at; direct commit → repository.pushed_at of its push. event_day = landed_at day.
+- opened_at: PR → its created_at; first_review_at: the earliest review by someone other than the author
+  submitted at or before the merge (reviews.py, `pull_request_review` rows). Direct commits: both null.
 - first_commit_at: direct commit → its timestamp; PR → earliest commit written for it on its head branch
   (branches.py: the branch's life ending at the merge, commits already on the default branch excluded),
   else PR created_at.
@@ -46,6 +48,12 @@ from devmetrics_assets.transforms.github_payloads import (
 )
 from devmetrics_assets.transforms.mainline import load_mainline
 from devmetrics_assets.transforms.quarantine import in_window, quarantine_rows
+from devmetrics_assets.transforms.reviews import (
+    GITHUB_REVIEW,
+    empty_reviews,
+    first_reviews,
+    github_reviews,
+)
 
 ASSET = "silver_changes"
 CHANGES_DTYPES: dict[str, str] = {
@@ -58,6 +66,8 @@ CHANGES_DTYPES: dict[str, str] = {
     "commit_shas": "str",
     "first_commit_at": UTC_DTYPE,
     "landed_at": UTC_DTYPE,
+    "opened_at": UTC_DTYPE,
+    "first_review_at": UTC_DTYPE,
     "fixes_issues": "str",
     "is_hotfix": "bool",
     "reverted_change_ids": "str",
@@ -85,7 +95,9 @@ def _pr_changes(
     mainline: pd.DataFrame,
     first_commits: pd.Series,
     closing: Closing = github_closed_issues,
+    reviews: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
+    """Merged PRs → change rows; `reviews`: counted reviews (reviews.py) giving first_review_at."""
     change_id = merged["repo"] + "#" + merged["number"].astype("str")
     heads = mainline[mainline["is_head"]].set_index("change_id")
     pr_rows = mainline[mainline["pr_number"].notna()]
@@ -113,6 +125,10 @@ def _pr_changes(
             .fillna(merged["created_at"].reset_index(drop=True))
             .to_numpy(),
             "landed_at": merged["merged_at"].to_numpy(),
+            "opened_at": pd.to_datetime(merged["created_at"], utc=True).astype(UTC_DTYPE).to_numpy(),
+            "first_review_at": first_reviews(
+                reviews if reviews is not None else empty_reviews(), merged
+            ).to_numpy(),
             "fixes_issues": [
                 comma_list(closing(*t, repo=r)) for t, r in zip(texts, merged["repo"], strict=True)
             ],
@@ -136,6 +152,8 @@ def _direct_changes(mainline: pd.DataFrame, closing: Closing = github_closed_iss
             "commit_shas": direct["sha"].to_numpy(),
             "first_commit_at": direct["commit_at"].to_numpy(),
             "landed_at": direct["pushed_at"].to_numpy(),
+            "opened_at": pd.Series(pd.NaT, index=range(len(direct)), dtype=UTC_DTYPE).to_numpy(),
+            "first_review_at": pd.Series(pd.NaT, index=range(len(direct)), dtype=UTC_DTYPE).to_numpy(),
             "fixes_issues": [
                 comma_list(closing(m, repo=r)) for m, r in zip(direct["message"], direct["repo"], strict=True)
             ],
@@ -200,13 +218,16 @@ def build_silver_changes(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(changes landed in [start, end), quarantine rows for this window's unusable deliveries).
 
-    `deliveries`: Bronze push + pull_request rows with event_day < end (history is needed for head
-    branch pushes and main-line positions). `rules` is accepted for symmetry; changes need no rule.
+    `deliveries`: Bronze push + pull_request (+ pull_request_review) rows with event_day < end (history
+    is needed for head branch pushes and main-line positions; reviews anchor on their own time, so every
+    review before a merge is there). `rules` is accepted for symmetry; changes need no rule.
     `incident_keys`: (repo, number) of the incident issues known so far (is_hotfix).
     """
     del rules  # no configurable rule applies to changes
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    inputs, merged, mainline = load_mainline(deliveries)
+    is_review = (deliveries["event_type"] == GITHUB_REVIEW).to_numpy()
+    reviews = github_reviews(deliveries[is_review])
+    inputs, merged, mainline = load_mainline(deliveries[~is_review].reset_index(drop=True))
 
     merged_days = utc_day(merged["merged_at"])
     merged_w = merged[in_window(merged_days, start, end)].reset_index(drop=True)
@@ -214,7 +235,8 @@ def build_silver_changes(
     firsts = head_branch_first_commits(inputs, merged_w, mainline)
 
     changes = pd.concat(
-        [_pr_changes(merged_w, mainline, firsts), _direct_changes(direct_w)], ignore_index=True
+        [_pr_changes(merged_w, mainline, firsts, reviews=reviews), _direct_changes(direct_w)],
+        ignore_index=True,
     )
     changes = finish_changes(changes, mainline, incident_keys, start, end)
 

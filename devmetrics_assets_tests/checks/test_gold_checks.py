@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.checks.gold_checks import gold_check_results, gold_check_specs
+from devmetrics_assets.checks.validations_gold import silver_data_through
 from devmetrics_assets.transforms.gold_metrics import build_gold
 from devmetrics_assets_tests.checks.test_silver_checks import SampleSilver, build_sample_silver
 
@@ -49,14 +50,16 @@ def check(
 ) -> dict[str, dg.AssetCheckResult]:
     name, start, end = WINDOWS[period]
     daily = daily_of(sample, period) if daily is None else daily
-    results = gold_check_results(name, gold, silver or silver_of(sample), start, end, daily, sample.rules)
+    silver = silver or silver_of(sample)
+    now = silver_data_through(silver) + pd.Timedelta(hours=12)  # the data is recent at this now
+    results = gold_check_results(name, gold, silver, start, end, daily, sample.rules, now=now)
     return {r.check_name: r for r in results}
 
 
 def test_gold_checks_block_except_root_cause_timing_and_weeks_months_check_their_days():
     specs = gold_check_specs("gold_dora_daily")
     assert {s.name: s.blocking for s in specs} == {"schema": True, "unique_key": True, "reconciliation": True,
-                                                   "root_cause_timing": False}
+                                                   "root_cause_timing": False, "data_recency": False}
     for name in ("gold_dora_weekly", "gold_dora_monthly"):
         blocking = {s.name: s.blocking for s in gold_check_specs(name)}
         assert blocking["cross_grain_reconciliation"] is True and blocking["root_cause_timing"] is False
@@ -66,7 +69,8 @@ def test_gold_checks_block_except_root_cause_timing_and_weeks_months_check_their
 def test_clean_gold_passes_every_check(sample, period):
     gold = gold_of(sample, period)
     results = check(sample, period, gold)
-    expected = {"schema": True, "unique_key": True, "reconciliation": True, "root_cause_timing": True}
+    expected = {"schema": True, "unique_key": True, "reconciliation": True, "root_cause_timing": True,
+                "data_recency": True}
     if period != "day":
         expected["cross_grain_reconciliation"] = True
     assert {n: r.passed for n, r in results.items()} == expected
@@ -124,3 +128,29 @@ def test_schema_and_unique_key_fail_on_broken_gold(sample):
     doubled = pd.concat([gold, busy], ignore_index=True)  # a double-counted repo
     results = check(sample, "day", doubled)
     assert not results["unique_key"].passed and not results["reconciliation"].passed
+
+
+def test_data_recency_warns_on_old_data_with_the_configured_days(sample, monkeypatch):
+    from devmetrics_assets.checks.gold_checks import MAX_AGE_ENV, max_data_age_days
+
+    gold, silver = gold_of(sample, "day"), silver_of(sample)
+    name, start, end = WINDOWS["day"]
+    through = silver_data_through(silver)
+    later = through + pd.Timedelta(days=5, hours=1)
+
+    def recency(now) -> dg.AssetCheckResult:
+        results = gold_check_results(name, gold, silver, start, end, None, sample.rules, now=now)
+        return next(r for r in results if r.check_name == "data_recency")
+
+    monkeypatch.delenv(MAX_AGE_ENV, raising=False)
+    assert max_data_age_days() == 2
+    old = recency(later)
+    assert not old.passed and old.severity == dg.AssetCheckSeverity.WARN
+    assert old.metadata["data_age_days"].value == 5
+    assert old.metadata["data_through"].value == through.date().isoformat()
+    assert "although this run is recent" in old.description
+    monkeypatch.setenv(MAX_AGE_ENV, "7")
+    assert recency(later).passed
+    monkeypatch.setenv(MAX_AGE_ENV, "a week")
+    broken = recency(later)
+    assert not broken.passed and MAX_AGE_ENV in broken.description

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_then_load_then_replay(home: Path, tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--repos", "2", "--days", "20"]) == 0
+    assert main(["demo", "--repos", "2", "--days", "20", "--start", "2025-01-01"]) == 0
     out = capsys.readouterr().out
     assert "DORA metrics for the sample organisation" in out and "deploys" in out
     gold = load_gold("day", scope_type="org", warehouse=home / "warehouse.duckdb")

@@ -71,6 +71,8 @@ def _anchor(env: dict) -> datetime:
         return _ts(pr["merged_at"] or pr["updated_at"])
     if kind in ("deployment", "deployment_status"):
         return _ts(body["deployment"]["created_at"])
+    if kind == "pull_request_review":
+        return _ts(body["review"]["submitted_at"])
     return _ts(body["issue"]["created_at"])
 
 

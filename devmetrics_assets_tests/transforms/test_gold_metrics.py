@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -350,16 +348,14 @@ def synthetic_silver(repos: int = 50, days: int = 365, seed: int = 7) -> tuple[p
     return deployments, changes, incidents
 
 
-def test_a_year_of_daily_gold_for_fifty_repos_is_fast_and_consistent() -> None:
+def test_a_year_of_daily_gold_for_fifty_repos_is_consistent() -> None:
+    # Speed is the benchmark's job (scripts/benchmark.py), never a timed unit test on a shared machine.
     deployments, changes, incidents = synthetic_silver()
     assert len(deployments) == 20_000 and len(changes) > 25_000
     rules = DoraRules(repo_owners={f"org/r{i}": {"team": f"t{i % 5}"} for i in range(50)})
-    started = time.perf_counter()
     gold = build_gold(
         deployments, changes, incidents, rules, "day", pd.Timestamp("2025-01-01"), pd.Timestamp("2026-01-01")
     )
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5.0, f"daily gold for a year took {elapsed:.2f} s (target about 1 s)"
     GoldDoraSchema.validate(gold, lazy=True)
     org = gold[gold["scope_type"] == "org"]
     assert len(org) == 365

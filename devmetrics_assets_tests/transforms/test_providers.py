@@ -36,7 +36,8 @@ def without_times(q: pd.DataFrame) -> pd.DataFrame:
 
 def test_event_types_and_split_by_provider() -> None:
     assert providers.event_types("deployments") == ("deployment", "deployment_status", "Deployment Hook")
-    assert providers.event_types("changes", ("github",)) == ("push", "pull_request")
+    assert providers.event_types("changes", ("github",)) == ("push", "pull_request", "pull_request_review")
+    assert providers.event_types("mainline", ("github",)) == ("push", "pull_request")
     rows = pd.concat(
         [
             bronze([("deployment", {"x": 1})]),

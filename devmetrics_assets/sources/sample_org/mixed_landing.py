@@ -26,8 +26,7 @@ class Landing:
         self.count = 0
 
     def uuid(self) -> str:
-        h = f"{self.rng.getrandbits(128):032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
+        return _uuid(self.rng)
 
     def emit(
         self,
@@ -38,12 +37,15 @@ class Landing:
         delivery_id: str | None = None,
         *,
         late_s: float = 0.0,
+        rng: Random | None = None,
     ) -> str:
-        received = at + self.rng.uniform(0.5, 4.0) + late_s
+        """Emit one envelope; with `rng` (the reviews' own) the landing's random stream is left alone."""
+        rng = rng or self.rng
+        received = at + rng.uniform(0.5, 4.0) + late_s
         if received >= self.end_ts:
             raise ValueError(f"{source} {event_type} received after the generated range")
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-        delivery_id = delivery_id or self.uuid()
+        delivery_id = delivery_id or (self.uuid() if rng is self.rng else _uuid(rng))
         headers = {"Content-Type": "application/json"}
         if source == "gitlab":
             headers |= {"X-Gitlab-Event": event_type, "X-Gitlab-Event-UUID": delivery_id}
@@ -76,3 +78,8 @@ class Landing:
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / f"{day}.jsonl", "w", encoding="utf-8", newline="\n") as fh:
                 fh.writelines(line + "\n" for _, _, line in sorted(lines))
+
+
+def _uuid(rng: Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"

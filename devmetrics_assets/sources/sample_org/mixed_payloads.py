@@ -102,6 +102,44 @@ def gitlab_merge_request(
     }
 
 
+def gitlab_approval(mr: dict[str, Any], author_id: int, approver: int) -> dict[str, Any]:
+    """A Merge Request Hook with action `approval` (one user approved): the MR event `mr` (its updated_at is
+    the approval time, GitLab sends no other) plus the approving `user` and the MR's `author_id`."""
+    mr["object_attributes"] |= {"action": "approval", "author_id": author_id}
+    return mr | {"user": {"id": approver, "username": f"dev{approver}", "name": f"Developer {approver}"}}
+
+
+def gitlab_mr_note(
+    project: dict[str, Any], iid: int, at: float, created: float, author_id: int, writer: int, title: str
+) -> dict[str, Any]:
+    """A Note Hook on merge request `iid` (noteable_type MergeRequest) written by user `writer`."""
+    return {
+        "object_kind": "note",
+        "event_type": "note",
+        "user": {"id": writer, "username": f"dev{writer}", "name": f"Developer {writer}"},
+        "project": project,
+        "object_attributes": {
+            "id": 20_000 + iid * 10 + writer % 10,
+            "note": "Could this use the existing helper?",
+            "noteable_type": "MergeRequest",
+            "author_id": writer,
+            "created_at": gitlab_time(at),
+            "updated_at": gitlab_time(at),
+            "system": False,
+            "action": "create",
+        },
+        "merge_request": {
+            "id": 5000 + iid,
+            "iid": iid,
+            "title": title,
+            "author_id": author_id,
+            "created_at": gitlab_time(created),
+            "state": "opened",
+            "target_branch": "main",
+        },
+    }
+
+
 def gitlab_deployment(
     project: dict[str, Any], num: int, status: str, at: float, env: str, sha: str
 ) -> dict[str, Any]:

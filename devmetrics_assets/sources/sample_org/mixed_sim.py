@@ -34,6 +34,7 @@ from .mixed_payloads import (
     pagerduty_unmapped_incident,
 )
 from .model import ChangeFact, DeploymentFact, IssueFact
+from .reviews import plant_gitlab_reviews
 
 BILLING, LEDGER, SEARCH = "acme-gitlab/billing", "acme-gitlab/ledger", "acme-ext/search"
 SERVICES = {BILLING: "Billing Service", LEDGER: "Ledger Service", SEARCH: "Search Service"}
@@ -113,16 +114,15 @@ class Sim:
         title = f"Change {iid}" + (" (hotfix)" if fixes else "")
         description = " ".join(f"Closes #{n}" for n in fixes) or "Routine change."
 
-        def mr_event(
-            action: str, state: str, at: float, last: str, merge: str | None, squash: str | None
-        ) -> None:
-            attrs = (iid, action, state, at, t + 60, branch, title, description, last, merge, squash)
-            self.out.emit(
-                "gitlab", "Merge Request Hook", gitlab_merge_request(self.project(repo), *attrs), at
-            )
+        def mr_body(action: str, state: str, at: float, last: str, *shas: str | None) -> dict[str, Any]:
+            attrs = (iid, action, state, at, t + 60, branch, title, description, last, *shas)
+            return gitlab_merge_request(self.project(repo), *attrs)
 
-        mr_event("open", "opened", t + 60, feature[-1]["id"], None, None)
-        merged = t + rng.randint(20, 90) * 60
+        opened = mr_body("open", "opened", t + 60, feature[-1]["id"])
+        self.out.emit("gitlab", "Merge Request Hook", opened, t + 60)
+        merged = t + rng.randint(20, 90) * 60  # reviews: their own Random, between opening and merge
+        reviewed = plant_gitlab_reviews(self.out, self.project(repo), iid, title, t + 60, merged, self.seed,
+                                        lambda at: mr_body("approval", "opened", at, feature[-1]["id"]))
         merge_sha = squash_sha = None
         if method == "merge":
             main = [
@@ -151,13 +151,14 @@ class Sim:
             self.push(repo, branch, feature[-1]["id"], main, merged - 30)
         self.push(repo, "main", self.head(repo), main, merged + 2)
         last = main[-1]["id"] if method == "rebase" else feature[-1]["id"]
-        mr_event("merge", "merged", merged, last, merge_sha, squash_sha)
+        self.out.emit("gitlab", "Merge Request Hook", mr_body("merge", "merged", merged, last, merge_sha,
+                                                              squash_sha), merged)
         cid = f"{repo}#{iid}"
         shas = [c["id"] for c in main]
         r.land(shas, [cid] * len(shas))
-        r.changes[cid] = ChangeFact(
-            cid, method.split("_")[0], iid, shas[-1], shas, int(min(times)), int(merged), fixes=fixes
-        )
+        r.changes[cid] = ChangeFact(cid, method.split("_")[0], iid, shas[-1], shas, int(min(times)),
+                                    int(merged), fixes, opened_at=int(t + 60), first_review_at=reviewed,
+                                    merged_at=int(merged))
         return merged + 120
 
     def direct_push(self, repo: str, t: float, late: bool = False) -> float:

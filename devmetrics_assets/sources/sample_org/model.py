@@ -30,6 +30,11 @@ class ChangeFact:
     fixes: tuple[int, ...] = ()
     is_hotfix: bool = False
     from_fork: bool = False
+    # Lead-time stages (pull requests / merge requests only): opened, first review by someone other than
+    # the author (at or before the merge; None when nobody reviewed), merged.
+    opened_at: int | None = None
+    first_review_at: int | None = None
+    merged_at: int | None = None
 
 
 @dataclass(slots=True)

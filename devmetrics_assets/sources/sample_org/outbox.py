@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -96,6 +97,28 @@ class Outbox:
                 self.model.redelivered_delivery_ids.append(delivery_id)
         return delivery_id
 
+    def open_from(self) -> int:
+        """The earliest event time a delivery may still have (its received day not yet written)."""
+        return self.start_ts + (self.flushed_through + 1) * DAY_S
+
+    def emit_on_time(self, event_type: str, event_ts: int, body: dict[str, Any], rng: Random) -> str:
+        """Emit a genuine delivery received a few seconds after it happened, never late nor redelivered.
+
+        It draws only from `rng` and leaves the outbox's own random stream and sequence alone, so adding
+        such deliveries (the reviews) changes nothing else the seed decides.
+        """
+        if not max(self.start_ts, self.open_from()) <= event_ts < self.end_ts - 30:
+            raise ValueError(f"event time {event_ts} outside the open days")
+        text = body_text(body)
+        h = f"{rng.getrandbits(128):032x}"
+        delivery_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
+        received_us = event_ts * 1_000_000 + rng.randint(80_000, 3_500_000)
+        day = (received_us // 1_000_000 - self.start_ts) // DAY_S
+        line = envelope_line(received_us, delivery_id, event_type, sign(text), text)
+        self.buckets[day].append((received_us, self.seq, line))
+        self.count += 1
+        return delivery_id
+
     def emit_forged(
         self,
         event_type: str,
@@ -134,3 +157,36 @@ class Outbox:
             with open(self.dir / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as fh:
                 fh.writelines(line + "\n" for _, _, line in rows)
             self.flushed_through = day
+
+
+# ---------------------------------------------------------------------- what the simulations share
+@dataclass
+class Counters:
+    """Organisation-wide GitHub ids (deployments, statuses, comments... are global on GitHub)."""
+
+    deployment: int = 1_400_000_000
+    status: int = 2_700_000_000
+    comment: int = 2_300_000_000
+    issue: int = 2_500_000_000
+    pull: int = 1_900_000_000
+    review: int = 1_600_000_000  # drawn with the reviews' own Random (reviews.py)
+
+    def take(self, kind: str, rng: Random) -> int:
+        value = getattr(self, kind) + rng.randint(1, 40)
+        setattr(self, kind, value)
+        return value
+
+
+@dataclass
+class SimContext:
+    """What all repo simulations share."""
+
+    out: Outbox
+    counters: Counters
+    start_ts: int
+    end_ts: int
+
+    @property
+    def hard_end(self) -> int:
+        # Clock-driven work must finish well before the range ends (nothing is received after it).
+        return self.end_ts - 2 * 3600

@@ -143,6 +143,51 @@ def pull_request_body(
     }
 
 
+def pull_request_review_body(
+    repo: dict[str, Any],
+    *,
+    pr: Any,
+    review_id: int,
+    reviewer: Person,
+    state: str,
+    submitted_at: int,
+    base_sha: str,
+) -> dict[str, Any]:
+    """A `pull_request_review` delivery (action `submitted`): GitHub's webhook shape, the review's state in
+    lower case (`approved`, `changes_requested`, `commented`) and the pull request as it was then."""
+    pull = pull_request_body(
+        repo,
+        action="submitted",
+        pr=pr,
+        state="open",
+        updated_at=submitted_at,
+        closed_at=None,
+        merged_at=None,
+        merge_commit_sha=None,
+        base_sha=base_sha,
+        sender=reviewer,
+    )["pull_request"]
+    bodies = {"approved": "Looks good to me.", "changes_requested": "A few things to fix first."}
+    return {
+        "action": "submitted",
+        "review": {
+            "id": review_id,
+            "user": user(reviewer),
+            "body": bodies.get(state, "Left some comments."),
+            "commit_id": pr.head_sha,
+            "submitted_at": iso(submitted_at),
+            "state": state,
+            "html_url": f"{repo['html_url']}/pull/{pr.number}#pullrequestreview-{review_id}",
+            "pull_request_url": f"https://api.github.com/repos/{repo['full_name']}/pulls/{pr.number}",
+            "author_association": "MEMBER",
+        },
+        "pull_request": pull,
+        "repository": repo,
+        "organization": _ORG_BLOCK,
+        "sender": user(reviewer),
+    }
+
+
 def deployment_block(repo: dict[str, Any], dep: Any, updated_at: int) -> dict[str, Any]:
     return {
         "url": f"https://api.github.com/repos/{repo['full_name']}/deployments/{dep.gh_id}",

@@ -13,38 +13,10 @@ from random import Random
 from . import payloads as pl
 from .catalog import DEPLOY_BOT, DIRECT_MESSAGES, OBJECTS, ORG, PEOPLE, VERBS, ZERO_SHA, Person
 from .model import ChangeFact, DeploymentFact, RepoModel
-from .outbox import Outbox
+from .outbox import Counters, SimContext
+from .reviews import plant_github_reviews
 
-
-@dataclass
-class Counters:
-    """Organisation-wide GitHub ids (deployments, statuses, comments... are global on GitHub)."""
-
-    deployment: int = 1_400_000_000
-    status: int = 2_700_000_000
-    comment: int = 2_300_000_000
-    issue: int = 2_500_000_000
-    pull: int = 1_900_000_000
-
-    def take(self, kind: str, rng: Random) -> int:
-        value = getattr(self, kind) + rng.randint(1, 40)
-        setattr(self, kind, value)
-        return value
-
-
-@dataclass
-class SimContext:
-    """What all repo simulations share."""
-
-    out: Outbox
-    counters: Counters
-    start_ts: int
-    end_ts: int
-
-    @property
-    def hard_end(self) -> int:
-        # Clock-driven work must finish well before the range ends (nothing is received after it).
-        return self.end_ts - 2 * 3600
+__all__ = ["Counters", "PlannedPR", "RepoSim", "SimContext"]
 
 
 @dataclass
@@ -270,6 +242,7 @@ class RepoSim:
                 pl.commit_block(n, msg, t, off, pr.author, True)
                 for n, (_, t, msg) in zip(shas, pr.commits, strict=True)
             ]
+        first_review = plant_github_reviews(self, pr, merged_at)
         self._pr_event(pr, "closed", merger, merged=shas[-1], closed=True)
         pr.merged_at = merged_at
         change_id = f"{full}#{pr.number}"
@@ -284,6 +257,9 @@ class RepoSim:
             self.clock,
             pr.fixes,
             from_fork=pr.fork_owner is not None,
+            opened_at=pr.created_at,
+            first_review_at=first_review,
+            merged_at=merged_at,
         )
         self.repo.changes[change_id] = fact
         self.open_prs.remove(pr)

@@ -56,6 +56,10 @@ class RepoTruth:
         default_factory=lambda: defaultdict(lambda: dict.fromkeys(DAILY_COLUMNS, 0))
     )
     lead_times: list[tuple[str, str, str, float]] = field(default_factory=list)
+    # (repo, day, change_id, coding_h, pickup_h, review_h, deploy_h) per non-baseline shipped PR/MR
+    stages: list[tuple[str, str, str, float | None, float | None, float | None, float | None]] = field(
+        default_factory=list
+    )
     recoveries: list[tuple[str, str, str, float | None]] = field(default_factory=list)
     shipped: dict[str, list[str]] = field(default_factory=dict)
     rollbacks: list[str] = field(default_factory=list)
@@ -146,11 +150,25 @@ def _lead_times(repo: Any, rel: _Release, *, baseline: bool, out: RepoTruth) -> 
         if baseline:
             out.baseline_changes.append(cid)
             continue
+        _stages(repo.full_name, rel, repo.changes[cid], out)
         raw = rel.finished_at - repo.changes[cid].first_commit_at
         if raw < 0:
             out.skewed_changes.append(cid)  # excluded and counted, never clamped
             continue
         out.lead_times.append((repo.full_name, rel.day, cid, raw / 3600))
+
+
+def _stages(repo: str, rel: _Release, change: Any, out: RepoTruth) -> None:
+    """Lead-time stages of a PR/MR shipped by a non-baseline release: coding (first commit → opened),
+    pickup (opened → first review), review (first review → merged), deploy (merged → release finish);
+    a stage is None when an end is unknown or it is negative."""
+    if change.pr_number is None or change.merged_at is None:
+        return
+    points = (change.first_commit_at, change.opened_at, change.first_review_at, change.merged_at)
+    points += (rel.finished_at,)
+    pairs = zip(points, points[1:], strict=False)
+    hours = [None if a is None or b is None or b < a else (b - a) / 3600 for a, b in pairs]
+    out.stages.append((repo, rel.day, change.change_id, *hours))
 
 
 def _links(
@@ -312,8 +330,20 @@ def truth_frames(truths: list[RepoTruth]) -> tuple[pd.DataFrame, pd.DataFrame, p
     return daily, leads, recs
 
 
+STAGE_COLUMNS = ("coding_h", "pickup_h", "review_h", "deploy_h")
+
+
+def stage_frame(truths: list[RepoTruth]) -> pd.DataFrame:
+    """Lead-time stages per shipped PR/MR (repo, day of the shipping release, change_id, STAGE_COLUMNS)."""
+    rows = [row for t in truths for row in t.stages]
+    frame = pd.DataFrame(rows, columns=["repo", "day", "change_id", *STAGE_COLUMNS])
+    frame = frame.sort_values(["repo", "day", "change_id"], kind="stable").reset_index(drop=True)
+    return frame.astype({c: "float64" for c in STAGE_COLUMNS})
+
+
 def write_truth_tables(truths: list[RepoTruth], truth_dir: Path) -> None:
     daily, leads, recs = truth_frames(truths)
+    stage_frame(truths).to_csv(truth_dir / "truth_lead_time_stages.csv", index=False, lineterminator="\n")
     daily.to_csv(truth_dir / "truth_daily.csv", index=False, lineterminator="\n")
     leads.to_csv(truth_dir / "truth_lead_times.csv", index=False, lineterminator="\n")
     recs.to_csv(truth_dir / "truth_recoveries.csv", index=False, lineterminator="\n")

@@ -38,7 +38,7 @@ def test_bronze_partition_of_an_api_source_is_a_backfill_that_reruns_to_nothing(
     second = dg.materialize([asset], resources=resources, partition_key="2025-03-10", instance=instance)
 
     meta = [next(iter(r.asset_materializations_for_node(spec.asset_name))).metadata for r in (first, second)]
-    assert meta[0]["inserted"].value == meta[0]["deliveries_in_window"].value == 28
+    assert meta[0]["inserted"].value == meta[0]["deliveries_read"].value == 28
     assert meta[1]["inserted"].value == 0 and meta[1]["duplicates_skipped"].value == 28
     assert meta[0]["quarantined"].value == 1
     stored = Warehouse(tmp_path / "w.duckdb").query(

@@ -1,0 +1,262 @@
+"""Lineage: which Bronze deliveries a Silver row (deployment, change, incident) came from (pure).
+
+Silver rows carry no delivery ids, so the link is recomputed from the payloads: each provider's key
+extractor reads a Bronze body and names the Silver keys it is about, and a Silver id is parsed into the
+same keys. A key is (kind, repo, native id):
+- ("deployment", repo, N) for deployment_id `<repo>:<N>` (every status delivery of the deployment);
+- ("change", repo, N) for change_id `<repo>#<N>` (pull / merge request deliveries of that number) and
+  ("commit", repo, sha) for each commit a change brought (`<repo>@<sha>`, and its `commit_shas`): the
+  pushes that carried them;
+- ("incident", repo, N) for incident_id `<repo>#<N>` (issue and comment deliveries), `<repo>#pagerduty-N`
+  and `<repo>#generic-N` for the other incident providers.
+A key whose repo is None matches that native id in any repo: PagerDuty names no repo in its payload
+(Silver maps its service through the rules), and PagerDuty numbers are account-wide. PagerDuty notes
+name only the incident's PagerDuty id: a ("ref:pagerduty", None, id) key is resolved through the
+deliveries of the same read that carry both the id and the number.
+
+`PROVIDERS` is the one mapping, keyed per provider, of the event types each Silver entity reads and the
+key extractor; each extractor is a small function of one body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from devmetrics_assets.transforms.gitlab import DEPLOYMENT_EVENTS as GITLAB_DEPLOYMENT_EVENTS
+from devmetrics_assets.transforms.gitlab import INCIDENT_EVENTS as GITLAB_INCIDENT_EVENTS
+from devmetrics_assets.transforms.gitlab import MAINLINE_EVENTS as GITLAB_MAINLINE_EVENTS
+from devmetrics_assets.transforms.normalised import id_number
+from devmetrics_assets.transforms.pagerduty import EVENTS as PAGERDUTY_EVENTS
+
+Key = tuple[str, str | None, str]
+ENTITIES = ("deployments", "changes", "incidents")
+REF = "ref:"
+
+
+@dataclass(frozen=True)
+class ProviderLineage:
+    """The Bronze event types each Silver entity reads from a provider, and its key extractor."""
+
+    events: dict[str, tuple[str, ...]]
+    keys: Callable[[str, Any], list[Key]]
+
+
+def _get(body: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(body, dict):
+            return None
+        body = body.get(part)
+    return body
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list) or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _commits(repo: str | None, commits: Any) -> list[Key]:
+    if not isinstance(commits, list):
+        return []
+    shas = [_text(_get(c, "id")) for c in commits]
+    return [("commit", repo, sha.lower()) for sha in shas if sha]
+
+
+def github_keys(event_type: str, body: Any) -> list[Key]:
+    repo = _text(_get(body, "repository", "full_name"))
+    if event_type == "push":
+        return _commits(repo, _get(body, "commits"))
+    if event_type == "pull_request":
+        number = _text(_get(body, "pull_request", "number")) or _text(_get(body, "number"))
+        return [("change", repo, number)] if number else []
+    if event_type in ("deployment", "deployment_status"):
+        dep = _text(_get(body, "deployment", "id"))
+        return [("deployment", repo, dep)] if dep else []
+    if event_type in ("issues", "issue_comment"):
+        number = _text(_get(body, "issue", "number"))
+        return [("incident", repo, number)] if number else []
+    return []
+
+
+def gitlab_keys(event_type: str, body: Any) -> list[Key]:
+    repo = _text(_get(body, "project", "path_with_namespace"))
+    if event_type in GITLAB_MAINLINE_EVENTS and isinstance(_get(body, "commits"), list):
+        return _commits(repo, _get(body, "commits"))
+    if event_type in GITLAB_DEPLOYMENT_EVENTS:
+        dep = _text(_get(body, "deployment_id")) or _text(_get(body, "deployable_id"))
+        return [("deployment", repo, dep)] if dep else []
+    if event_type in GITLAB_MAINLINE_EVENTS:  # merge request hooks
+        number = _text(_get(body, "object_attributes", "iid"))
+        return [("change", repo, number)] if number else []
+    if event_type in GITLAB_INCIDENT_EVENTS:
+        number = _text(_get(body, "issue", "iid")) if "Note" in event_type else None
+        number = number or _text(_get(body, "object_attributes", "iid"))
+        return [("incident", repo, number)] if number else []
+    return []
+
+
+def pagerduty_keys(event_type: str, body: Any) -> list[Key]:
+    data = _get(body, "event", "data")
+    if _get(data, "type") == "incident":
+        pd_id = _text(_get(data, "id"))
+        number = _text(_get(data, "number")) or _text(_get(data, "incident_number"))
+        keys: list[Key] = [("incident", None, f"pagerduty-{number}")] if number else []
+        return keys + ([(REF + "pagerduty", None, pd_id)] if pd_id else [])
+    pd_id = _text(_get(data, "incident", "id"))
+    return [(REF + "pagerduty", None, pd_id)] if pd_id else []
+
+
+def generic_keys(event_type: str, body: Any) -> list[Key]:
+    repo = _text(_get(body, "repo")) or _text(_get(body, "repository"))
+    number = id_number(_get(body, "id"))
+    if number is None:
+        return []
+    if event_type == "deployment":
+        keys: list[Key] = [("deployment", repo, str(number))]
+        changes = _get(body, "changes")
+        items = [{"id": c} if isinstance(c, str) else {"id": _get(c, "sha") or _get(c, "id")}
+                 for c in (changes if isinstance(changes, list) else [])]
+        return keys + _commits(repo, items)
+    if event_type == "incident":
+        return [("incident", repo, f"generic-{number}")]
+    return []
+
+
+PROVIDERS: dict[str, ProviderLineage] = {
+    "github": ProviderLineage(
+        {"deployments": ("deployment", "deployment_status"), "changes": ("push", "pull_request"),
+         "incidents": ("issues", "issue_comment")},
+        github_keys,
+    ),
+    "gitlab": ProviderLineage(
+        {"deployments": GITLAB_DEPLOYMENT_EVENTS, "changes": GITLAB_MAINLINE_EVENTS,
+         "incidents": GITLAB_INCIDENT_EVENTS},
+        gitlab_keys,
+    ),
+    "pagerduty": ProviderLineage({"deployments": (), "changes": (), "incidents": PAGERDUTY_EVENTS},
+                                 pagerduty_keys),
+    "generic": ProviderLineage(
+        {"deployments": ("deployment",), "changes": ("deployment",), "incidents": ("incident",)},
+        generic_keys,
+    ),
+}
+
+
+def bronze_kinds(entity: str) -> list[tuple[str, str]]:
+    """(provider, event_type) pairs whose deliveries can feed the entity (what to ask read_bronze for)."""
+    return [(p, t) for p, spec in PROVIDERS.items() for t in spec.events[entity]]
+
+
+def silver_keys(entity: str, silver_id: str, commit_shas: str = "") -> list[Key]:
+    """The keys a Silver row is known by (see the module docstring)."""
+    if entity == "deployments":
+        repo, _, native = silver_id.rpartition(":")
+        return [("deployment", repo, native)] if repo else []
+    if entity == "changes":
+        if "@" in silver_id:
+            repo, _, sha = silver_id.rpartition("@")
+            keys: list[Key] = [("commit", repo, sha.lower())]
+        else:
+            repo, _, number = silver_id.rpartition("#")
+            keys = [("change", repo, number)]
+        shas = [s.strip().lower() for s in str(commit_shas or "").split(",") if s.strip()]
+        return keys + [("commit", repo, s) for s in shas if ("commit", repo, s) not in keys]
+    if entity == "incidents":
+        repo, _, native = silver_id.rpartition("#")
+        return [("incident", repo, native)] if repo else []
+    raise ValueError(f"unknown entity {entity!r}; valid: {', '.join(ENTITIES)}")
+
+
+def delivery_keys(bronze: pd.DataFrame) -> pd.DataFrame:
+    """(delivery_id, kind, repo, native) per key each Bronze row names, PagerDuty references resolved."""
+    rows: list[tuple[str, str, str | None, str]] = []
+    providers = bronze["provider"].fillna("github") if "provider" in bronze else ["github"] * len(bronze)
+    for provider, event_type, delivery, body in zip(providers, bronze["event_type"], bronze["delivery_id"],
+                                                    bronze["body"], strict=True):
+        spec = PROVIDERS.get(str(provider))
+        if spec is None:
+            continue
+        try:
+            parsed = json.loads(body) if isinstance(body, str) else body
+        except ValueError:
+            continue
+        for kind, repo, native in spec.keys(str(event_type), parsed):
+            rows.append((str(delivery), kind, repo, native))
+    keys = pd.DataFrame(rows, columns=["delivery_id", "kind", "repo", "native"])
+    return _resolve_refs(keys)
+
+
+def _resolve_refs(keys: pd.DataFrame) -> pd.DataFrame:
+    refs = keys[keys["kind"].str.startswith(REF)]
+    if refs.empty:
+        return keys
+    plain = keys[~keys["kind"].str.startswith(REF)]
+    both = refs.merge(plain, on="delivery_id", suffixes=("_ref", ""))
+    alias = both[["kind_ref", "native_ref", "kind", "repo", "native"]].drop_duplicates()
+    resolved = refs.merge(alias, left_on=["kind", "native"], right_on=["kind_ref", "native_ref"],
+                          suffixes=("_x", ""))[["delivery_id", "kind", "repo", "native"]]
+    return pd.concat([plain, resolved], ignore_index=True).drop_duplicates(ignore_index=True)
+
+
+def lineage(
+    entity: str, silver: pd.DataFrame, bronze: pd.DataFrame, id_column: str | None = None
+) -> pd.Series:
+    """Per Silver row (index kept): the comma list of Bronze delivery ids it came from ("" when none).
+
+    `silver` needs the entity's id column (deployment_id / change_id / incident_id; `id_column` to name
+    another) and, for changes, optionally `commit_shas`. `bronze`: rows with provider, event_type,
+    delivery_id, body (and load_seq: the list is in load order).
+    """
+    column = id_column or {"deployments": "deployment_id", "changes": "change_id",
+                           "incidents": "incident_id"}[entity]
+    if bronze.empty or silver.empty:
+        return pd.Series("", index=silver.index, dtype="str")
+    ordered = bronze.sort_values("load_seq", kind="stable") if "load_seq" in bronze else bronze
+    keys = delivery_keys(ordered)
+    order = {d: i for i, d in enumerate(ordered["delivery_id"].astype(str))}
+    exact: dict[Key, list[str]] = {}
+    anywhere: dict[tuple[str, str], list[str]] = {}
+    for delivery, kind, repo, native in keys.itertuples(index=False):
+        if repo is None or pd.isna(repo):
+            anywhere.setdefault((kind, native), []).append(delivery)
+        else:
+            exact.setdefault((kind, repo, native), []).append(delivery)
+    shas = silver["commit_shas"] if "commit_shas" in silver else pd.Series("", index=silver.index)
+    out = []
+    for silver_id, commit_shas in zip(silver[column].astype(str), shas.fillna(""), strict=True):
+        found: set[str] = set()
+        for kind, repo, native in silver_keys(entity, silver_id, commit_shas):
+            found.update(exact.get((kind, repo, native), ()))
+            found.update(anywhere.get((kind, native), ()))
+        out.append(",".join(sorted(found, key=lambda d: order.get(d, 0))))
+    return pd.Series(out, index=silver.index, dtype="str")
+
+
+def bronze_window(entity: str, silver: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The Bronze event days [start, end) that hold the deliveries of these Silver / fact rows.
+
+    Deployments: their day and the next (a GitLab status anchors on its own time, a deployment can cross
+    midnight). Changes: from the earliest first commit (pull request and branch deliveries anchor before
+    the landing) to the row's day. Incidents: from the opening day to the resolution day (PagerDuty notes
+    anchor on their received day). None when there is no row.
+    """
+    if silver.empty:
+        return None
+    day = pd.to_datetime(silver["event_day"]).dt.normalize()
+    start, end = day.min(), day.max() + pd.Timedelta(days=1)
+    if entity == "deployments":
+        end += pd.Timedelta(days=1)
+    if entity == "changes" and "first_commit_at" in silver:
+        first = pd.to_datetime(silver["first_commit_at"], utc=True).dt.tz_localize(None).dt.normalize().min()
+        start = min(start, first) if pd.notna(first) else start
+    if entity == "incidents" and "resolved_at" in silver:
+        last = pd.to_datetime(silver["resolved_at"], utc=True).dt.tz_localize(None).dt.normalize().max()
+        end = max(end, last + pd.Timedelta(days=1)) if pd.notna(last) else end
+    return start, end
