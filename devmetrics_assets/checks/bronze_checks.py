@@ -137,8 +137,12 @@ def bronze_validations(
     now: pd.Timestamp | None = None,
     verification: VerificationDecision | None = None,
     conflicts: pd.DataFrame | None = None,
+    inserted: int | None = None,
 ) -> list[V.Validation]:
-    """The Bronze validations for one source and window, in spec order (usable without Dagster)."""
+    """The Bronze validations for one source and window, in spec order (usable without Dagster).
+
+    `inserted`: how many deliveries this load stored (the rest of `rows` were stored before, so an
+    unverified load stored only these without verification); default all of `rows`."""
     now = V.utc_now(now)
     verification = verification or VerificationDecision(verify=False, downgraded=False, refusal=None)
     conflict_refs = conflicts["record_ref"].astype(str).tolist() if conflicts is not None else []
@@ -156,7 +160,8 @@ def bronze_validations(
         V.source_is_quiet(newest_received_at(warehouse, spec.name), now, spec.tier),
         failing_on(V.redelivery_conflicts(len(conflict_refs), len(rows) + len(rejects), conflict_refs),
                    quarantined_days(conflicts)),
-        V.signature_verification(verification.mode, verification.downgraded, len(rows), expects),
+        V.signature_verification(verification.mode, verification.downgraded,
+                                 len(rows) if inserted is None else inserted, expects),
     ]
 
 
@@ -178,9 +183,11 @@ def bronze_check_results(
     verification: VerificationDecision | None = None,
     conflicts: pd.DataFrame | None = None,
     scope: PartitionScope | None = None,
+    inserted: int | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Check results for the run's window; `now` (default: the product clock, devmetrics_assets.clock)
     drives freshness and decides which days are complete enough to judge; `scope`: the run's partitions,
     named in each result with the failed ones."""
-    found = bronze_validations(spec, warehouse, start, end, rows, rejects, now, verification, conflicts)
+    found = bronze_validations(spec, warehouse, start, end, rows, rejects, now, verification, conflicts,
+                               inserted)
     return [as_check_result(v, scope=scope) for v in found]

@@ -173,6 +173,7 @@ def build_bronze_asset(
             metadata={**PM.run_metadata(scope), "signature_verification": decision.mode},
         )
         yield from bronze_check_results(spec, warehouse, start, end, rows, rejects,
-                                        verification=decision, conflicts=conflicts, scope=scope)
+                                        verification=decision, conflicts=conflicts, scope=scope,
+                                        inserted=inserted)
 
     return _bronze

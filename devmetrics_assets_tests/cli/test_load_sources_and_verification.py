@@ -117,6 +117,8 @@ def test_no_verify_is_refused_silently_never_and_forged_deliveries_stay_quaranti
             [dg.AssetCheckKey(dg.AssetKey("bronze_github"), "signature_verification")])
         record = next(iter(latest.values()))
         assert record.evaluation is not None and not record.evaluation.passed
+        # Only what this load stored went in unverified: the 3 re-read lines were stored (verified) before.
+        assert record.evaluation.metadata["deliveries_loaded"].value == len(files["2025-03-05"])
         checks.evaluate_tick(dg.build_sensor_context(instance=instance,
                                                      definitions=build_definitions(Settings.from_env())))
     told = [json.loads(x)["title"] for x in (home / "notifications.jsonl").read_text().splitlines()]
