@@ -20,7 +20,7 @@ from devmetrics_assets.instance_setup import HOST_TAG, PID_TAG
 from devmetrics_assets.run_progress import Progress, RunPhase, phase_label
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.transforms.gold_facts import reach_back_days
-from devmetrics_assets.transforms.reviews import GITHUB_REVIEW, GITLAB_REVIEW_EVENTS, review_landing_days
+from devmetrics_assets.transforms.silver_entities import review_kinds, review_landing_days
 
 DAILY_JOB = "dora_daily_job"
 WEEKLY_JOB = "dora_weekly_job"
@@ -182,7 +182,7 @@ def late_review_days(storage: Storage, days: Sequence[date]) -> set[date]:
     """
     if not (days and storage.table_exists("silver_changes")):
         return set()
-    kinds = [GITHUB_REVIEW, *(("gitlab", kind) for kind in GITLAB_REVIEW_EVENTS)]
+    kinds = review_kinds()
     first, last = min(days), max(days)
     rows = storage.read_bronze(kinds, last + timedelta(days=1), first)
     wanted = {pd.Timestamp(d) for d in days}

@@ -32,10 +32,10 @@ from devmetrics_assets.checks.results import (
 from devmetrics_assets.checks.validations_core import failing_on
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
-from devmetrics_assets.transforms import providers
+from devmetrics_assets.transforms import silver_entities
 
 SILVER_QUARANTINE_RATE_WARN = V.QUARANTINE_RATE_WARN
-# The entity each model builds: its (provider, event type) kinds (transforms/providers.py) are the
+# The entity each model builds: its (provider, event type) kinds (transforms/silver_entities.py) are the
 # quarantine rate's denominator. A model not listed is measured against all deliveries of the window.
 ENTITIES = {"silver_changes": "changes", "silver_deployments": "deployments", "silver_incidents": "incidents"}
 REFERENCE_CHECKS = {"silver_deployments": "change_refs", "silver_incidents": "root_cause_links"}
@@ -128,7 +128,7 @@ def silver_validations(
     refs = rejects["record_ref"].astype(str) if len(rejects) else pd.Series(dtype="str")
     rejected = int(refs.nunique())
     entity = ENTITIES.get(name)
-    kinds = providers.kinds(entity) if entity else None
+    kinds = silver_entities.kinds(entity) if entity else None
     read = max(window_deliveries(warehouse, kinds, start, end), rejected)
     found = [failing_on(V.quarantine_rate(rejected, read, threshold=SILVER_QUARANTINE_RATE_WARN,
                                           sample_refs=refs.unique().tolist()), quarantined_days(rejects))]

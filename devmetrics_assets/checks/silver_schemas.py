@@ -16,8 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from devmetrics_assets.transforms.incident_events import ISSUE_TRACKERS
-from devmetrics_assets.transforms.providers import PROVIDERS
+from devmetrics_assets.providers import PROVIDERS, issue_trackers
 
 UtcTime = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 COMMA_INTS = r"^(\d+(,\d+)*)?$"
@@ -202,5 +201,5 @@ class SilverIncidentsSchema(pa.DataFrameModel):
     @pa.dataframe_check
     def id_is_repo_and_number(cls, df: pd.DataFrame) -> Series[bool]:
         """Issue trackers keep `<repo>#<number>`; other providers are `<repo>#<provider>-<number>`."""
-        namespace = (df["provider"].astype(str) + "-").where(~df["provider"].isin(ISSUE_TRACKERS), "")
+        namespace = (df["provider"].astype(str) + "-").where(~df["provider"].isin(issue_trackers()), "")
         return df["incident_id"] == df["repo"].astype(str) + "#" + namespace + df["number"].astype(str)

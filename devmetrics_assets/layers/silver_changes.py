@@ -11,10 +11,10 @@ from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms import providers
+from devmetrics_assets.transforms import silver_entities
 
-# GitHub and GitLab issues: the incidents a `Closes #N` can name (PagerDuty and generic ones never).
-ISSUE_TRACKER_INCIDENTS = providers.kinds("incidents", ("github", "gitlab"))
+# Issue trackers' incidents (GitHub, GitLab issues): what a `Closes #N` can name (PagerDuty's never).
+ISSUE_TRACKER_INCIDENTS = silver_entities.issue_tracker_kinds()
 
 
 def compute_changes(
@@ -23,11 +23,11 @@ def compute_changes(
     # History before the window is read too: feature-branch pushes give a PR's first commit time.
     # One day past the window too: a PR merged just before midnight has its merge push after it.
     # Every provider's main-line events (GitHub push/pull_request, GitLab Push/Merge Request Hook, generic
-    # deployments listing their changes) are read; providers.py runs each provider's parser.
-    deliveries = bronze_rows(warehouse, providers.kinds("changes"), end + pd.Timedelta(days=1))
+    # deployments listing their changes) are read; silver_entities.py runs each provider's parser.
+    deliveries = bronze_rows(warehouse, silver_entities.kinds("changes"), end + pd.Timedelta(days=1))
     # The incident issues opened so far decide is_hotfix (an issue a change closes must exist before it).
     incidents = bronze_rows(warehouse, ISSUE_TRACKER_INCIDENTS, end + pd.Timedelta(days=1))
-    return providers.build_changes(deliveries, rules, start, end, incidents)
+    return silver_entities.build_changes(deliveries, rules, start, end, incidents)
 
 
 def build_silver_changes_asset(

@@ -11,10 +11,10 @@ from devmetrics_assets.checks.silver_schemas import SilverDeploymentsSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms import providers
-from devmetrics_assets.transforms.github_payloads import as_day
+from devmetrics_assets.transforms import silver_entities
+from devmetrics_assets.transforms.payloads import as_day
 
-DEPLOYMENT_EVENTS = providers.kinds("deployments")
+DEPLOYMENT_EVENTS = silver_entities.kinds("deployments")
 
 
 def compute_deployments(
@@ -24,10 +24,13 @@ def compute_deployments(
     # decides which commits a sha brings. One day past the window: a GitLab status anchors on its own
     # time, so a deployment crossing midnight has its final status there (GitHub rows stop at `end`).
     rows = bronze_rows(warehouse, DEPLOYMENT_EVENTS, end + pd.Timedelta(days=1))
-    mainline = bronze_rows(warehouse, providers.kinds("mainline", ("github", "gitlab")), end)
-    generic = rows[(rows["provider"] == "generic").to_numpy() & (as_day(rows["event_day"]) < end).to_numpy()]
-    mainline = pd.concat([mainline, generic], ignore_index=True) if len(generic) else mainline
-    return providers.build_deployments(rows, mainline, rules, start, end)
+    # Deployment rows that carry main-line facts (a generic deployment's `changes`) are already read.
+    also = silver_entities.deployment_mainline_providers()
+    pushes = tuple(k for k in silver_entities.kinds("mainline") if k[0] not in also)
+    mainline = bronze_rows(warehouse, pushes, end)
+    listed = rows[rows["provider"].isin(also).to_numpy() & (as_day(rows["event_day"]) < end).to_numpy()]
+    mainline = pd.concat([mainline, listed], ignore_index=True) if len(listed) else mainline
+    return silver_entities.build_deployments(rows, mainline, rules, start, end)
 
 
 def build_silver_deployments_asset(

@@ -11,11 +11,11 @@ from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms import providers
+from devmetrics_assets.transforms import silver_entities
 
-ISSUE_EVENTS = tuple(k for k in providers.kinds("incidents") if k[0] != "pagerduty")
-PAGERDUTY_EVENTS = providers.kinds("incidents", ("pagerduty",))
+ISSUE_EVENTS = silver_entities.open_ended_incident_kinds(False)
 # PagerDuty notes carry no incident time and anchor on their received day: read those days onwards.
+OPEN_ENDED_EVENTS = silver_entities.open_ended_incident_kinds(True)
 OPEN_ENDED = pd.Timestamp("2200-01-01")
 
 
@@ -25,10 +25,10 @@ def compute_incidents(
     # An incident's whole life is anchored on its opening day, so only the window's issues are
     # read (PagerDuty: from the window start on); the main line turns a short root-cause sha into a full one.
     rows = bronze_rows(warehouse, ISSUE_EVENTS, end, start)
-    paged = bronze_rows(warehouse, PAGERDUTY_EVENTS, OPEN_ENDED, start)
+    paged = bronze_rows(warehouse, OPEN_ENDED_EVENTS, OPEN_ENDED, start)
     rows = pd.concat([rows, paged], ignore_index=True) if len(paged) else rows
-    mainline = bronze_rows(warehouse, providers.kinds("mainline"), end)
-    return providers.build_incidents(rows, mainline, rules, start, end)
+    mainline = bronze_rows(warehouse, silver_entities.kinds("mainline"), end)
+    return silver_entities.build_incidents(rows, mainline, rules, start, end)
 
 
 def build_silver_incidents_asset(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from devmetrics_assets import bounded_json
-from devmetrics_assets.sources.github_jsonl import BRONZE_COLUMNS
+from devmetrics_assets.providers.github.recorded_jsonl import BRONZE_COLUMNS
 from devmetrics_assets.sources.landing_files import (
     LandingLine,
     day_files,
@@ -33,7 +33,7 @@ from devmetrics_assets.sources.recorded import as_landing, is_recorded
 from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.storage.tables import RECORD_REF
 from devmetrics_assets.transforms.anchors import anchor_value
-from devmetrics_assets.transforms.github_payloads import to_utc
+from devmetrics_assets.transforms.payloads import to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
 
 if TYPE_CHECKING:

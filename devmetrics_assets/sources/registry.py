@@ -21,31 +21,24 @@ from typing import Any
 import yaml
 
 from devmetrics_assets.config import ConfigError, DoraRules, Settings, rules_from_mapping
+from devmetrics_assets.providers import PROVIDERS
 
 TIERS = ("near_real_time", "hourly", "daily")
-PROVIDERS = ("github", "gitlab", "pagerduty", "generic")
-# type -> providers it can carry. landing_jsonl is the receiver's (and pullers') envelope: any provider.
+# type -> providers it can carry. landing_jsonl is the receiver's (and pullers') envelope: any provider;
+# each provider adds its API pull (`<name>_api`) and its own readers (e.g. github_jsonl).
 TYPE_PROVIDERS: dict[str, tuple[str, ...]] = {
-    "github_jsonl": ("github",),
-    "landing_jsonl": PROVIDERS,
-    "github_api": ("github",),
-    "gitlab_api": ("gitlab",),
-    "pagerduty_api": ("pagerduty",),
+    "landing_jsonl": tuple(PROVIDERS),
+    **{source_type: (name,) for name, p in PROVIDERS.items() for source_type in p.readers},
+    **{p.api.source_type: (name,) for name, p in PROVIDERS.items() if p.api is not None},
 }
-API_TYPES = ("github_api", "gitlab_api", "pagerduty_api")
+API_TYPES = tuple(p.api.source_type for p in PROVIDERS.values() if p.api is not None)
 # How fresh a source can be is decided by its transport: webhooks arrive as they happen, pulls run on a
 # schedule, recorded files are loaded in batches.
-DEFAULT_TIER = {"github_jsonl": "daily", "landing_jsonl": "near_real_time", "github_api": "hourly",
-                "gitlab_api": "hourly", "pagerduty_api": "hourly"}
-# What `scope` may hold per provider: key -> expected kind.
-SCOPE_KEYS: dict[str, dict[str, str]] = {
-    "github": {"org": "str", "repos": "list"},
-    "gitlab": {"group": "str", "projects": "list"},
-    "pagerduty": {"services": "list"},
-    "generic": {"repos": "list", "services": "list"},
-}
-# An API pull needs to know what to pull; PagerDuty without services means "every service the token sees".
-REQUIRED_SCOPE = {"github_api": ("org", "repos"), "gitlab_api": ("group", "projects")}
+DEFAULT_TIER = {t: "near_real_time" if t == "landing_jsonl" else "hourly" if t in API_TYPES else "daily"
+                for t in TYPE_PROVIDERS}
+# An API pull needs to know what to pull (PagerDuty without services means "every service the token sees").
+REQUIRED_SCOPE = {p.api.source_type: p.api.required_scope for p in PROVIDERS.values()
+                  if p.api is not None and p.api.required_scope}
 ENTRY_FIELDS = ("name", "type", "provider", "description", "scope", "secret_env", "token_env", "tier",
                 "rules", "options", "landing_dir")
 # Keys someone might use to paste a credential into the file: refused with a pointer to *_env.
@@ -221,7 +214,7 @@ def _scope(value: Any, provider: str, source_type: str, fail: Any) -> dict[str, 
     scope = value or {}
     if not isinstance(scope, dict):
         raise fail("scope", f"expected a mapping, got {scope!r}")
-    known = SCOPE_KEYS[provider]
+    known = PROVIDERS[provider].scope_keys
     unknown = sorted(set(scope) - set(known))
     if unknown:
         raise fail(f"scope.{unknown[0]}", f"not a {provider} scope key; known: {sorted(known)}")
@@ -231,11 +224,13 @@ def _scope(value: Any, provider: str, source_type: str, fail: Any) -> dict[str, 
         item = scope[key]
         if kind == "str" and not (isinstance(item, str) and item):
             raise fail(f"scope.{key}", f"expected a non-empty text, got {item!r}")
-        if kind == "list" and not (isinstance(item, list) and all(isinstance(v, str | int) for v in item)):
+        if kind in ("list", "repo_list") and not (
+            isinstance(item, list) and all(isinstance(v, str | int) for v in item)
+        ):
             raise fail(f"scope.{key}", f"expected a list of names or ids, got {item!r}")
-    for repo in scope.get("repos", []) if provider == "github" else []:
-        if not isinstance(repo, str) or not REPO_RE.match(repo):
-            raise fail("scope.repos", f"expected 'owner/name', got {repo!r}")
+        for repo in item if kind == "repo_list" else []:
+            if not isinstance(repo, str) or not REPO_RE.match(repo):
+                raise fail(f"scope.{key}", f"expected 'owner/name', got {repo!r}")
     needed = REQUIRED_SCOPE.get(source_type, ())
     if needed and not any(scope.get(key) for key in needed):
         raise fail("scope", f"type {source_type} needs one of {list(needed)} to know what to pull")
@@ -266,13 +261,13 @@ def _landing_dir(value: Any, name: str, settings: Settings, base_dir: Path | Non
 
 
 def _describe(source_type: str, provider: str, scope: dict[str, Any]) -> str:
-    transport = {
-        "github_jsonl": "recorded GitHub webhook deliveries (JSONL files)",
-        "landing_jsonl": f"{provider} webhook deliveries written by the receiver",
-        "github_api": "GitHub REST API pulls",
-        "gitlab_api": "GitLab REST API pulls",
-        "pagerduty_api": "PagerDuty REST API pulls",
-    }[source_type]
+    title = PROVIDERS[provider].title
+    if source_type == "landing_jsonl":
+        transport = f"{title} webhook deliveries written by the receiver"
+    elif source_type in API_TYPES:
+        transport = f"{title} REST API pulls"
+    else:
+        transport = f"recorded {title} webhook deliveries (JSONL files)"
     covered = "; ".join(f"{k}: {v if isinstance(v, str) else ', '.join(map(str, v))}"
                         for k, v in scope.items() if v)
     return (f"Raw {transport}{f' ({covered})' if covered else ''}. Append-only: a delivery id is "

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from devmetrics_assets.transforms.github_payloads import UTC_DTYPE, ZERO_SHA
-from devmetrics_assets.transforms.mainline import MainlineInputs
+from devmetrics_assets.transforms.mainline_model import MainlineInputs
+from devmetrics_assets.transforms.payloads import UTC_DTYPE, ZERO_SHA
 
 _KEY = ["repo", "number"]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
+from devmetrics_assets.providers import issue_trackers
 from devmetrics_assets.transforms.gold_episodes import failure_episodes, recoveries
 from devmetrics_assets.transforms.gold_links import (
     MIN_SHA_PREFIX,
@@ -21,7 +22,6 @@ from devmetrics_assets.transforms.gold_links import (
     root_cause_matches,
 )
 from devmetrics_assets.transforms.gold_releases import SUCCESS, day, release_rows, utc, with_release_columns
-from devmetrics_assets.transforms.incident_events import ISSUE_TRACKERS
 
 FAILED_STATES = ("failure", "error")
 # Lead-time stages (docs/metrics.md "Lead-time stages"): (column, from, to) in the change's life.
@@ -95,7 +95,7 @@ def hotfix_change_ids(changes: pd.DataFrame, incidents: pd.DataFrame) -> set[str
     fixes = explode_list(changes, "fixes_issues", ["change_id", "repo"], "number")
     fixes["number"] = pd.to_numeric(fixes["number"].str.lstrip("#"), errors="coerce")
     if "provider" in incidents:
-        incidents = incidents[incidents["provider"].isin(ISSUE_TRACKERS)]
+        incidents = incidents[incidents["provider"].isin(issue_trackers())]
     known = incidents[["repo", "number"]].copy()
     known["number"] = pd.to_numeric(known["number"], errors="coerce")
     hits = fixes.dropna(subset=["number"]).merge(known.dropna().drop_duplicates(), on=["repo", "number"])

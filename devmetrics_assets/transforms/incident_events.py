@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import (
+from devmetrics_assets.transforms.normalised import EVENT_COLUMNS, empty_events, reason_series
+from devmetrics_assets.transforms.payloads import (
     conform,
     resolve_short_shas,
     root_cause_mentions,
     utc_day,
 )
-from devmetrics_assets.transforms.normalised import EVENT_COLUMNS, empty_events, reason_series
 from devmetrics_assets.transforms.quarantine import bronze_rejects, in_window
-from devmetrics_assets.transforms.silver_incidents import INCIDENTS_DTYPES
+from devmetrics_assets.transforms.silver_contract import INCIDENTS_DTYPES
 
 # A provider's parser: (Bronze rows, rules) → (normalised events, reasons aligned with the rows).
 EventParser = Callable[[pd.DataFrame, DoraRules], tuple[pd.DataFrame, pd.Series]]
@@ -57,15 +57,13 @@ def _root_cause(states: list[dict], notes: list[dict]) -> str | None:
     return max(candidates, key=lambda c: c[:3])[3] if candidates else None
 
 
-ISSUE_TRACKERS = ("github", "gitlab")
+def incident_id(repo: str, provider: str, number: int, issue_tracker: bool = False) -> str:
+    """`<repo>#<number>` for issue trackers (`Provider.issue_tracker`), `<repo>#<provider>-<number>` for
+    every other provider (their numbers are not what a `Closes #N` names)."""
+    return f"{repo}#{number}" if issue_tracker else f"{repo}#{provider}-{number}"
 
 
-def incident_id(repo: str, provider: str, number: int) -> str:
-    """`<repo>#<number>` for issue trackers, `<repo>#<provider>-<number>` for every other provider."""
-    return f"{repo}#{number}" if provider in ISSUE_TRACKERS else f"{repo}#{provider}-{number}"
-
-
-def _summary(repo: str, number: int, group: list[dict], provider: str) -> dict:
+def _summary(repo: str, number: int, group: list[dict], provider: str, issue_tracker: bool) -> dict:
     states = [e for e in group if e["action"] != "note"]
     notes = [e for e in group if e["action"] == "note" and isinstance(e["note_id"], str)]
     state, reopened, closes = "open", 0, []
@@ -79,7 +77,7 @@ def _summary(repo: str, number: int, group: list[dict], provider: str) -> dict:
     titles = [e["title"] for e in group if isinstance(e["title"], str) and e["title"]]
     opened = [e["opened_at"] for e in group if not pd.isna(e["opened_at"])]
     return {
-        "incident_id": incident_id(repo, provider, number),
+        "incident_id": incident_id(repo, provider, number, issue_tracker),
         "repo": repo,
         "provider": provider,
         "number": number,
@@ -98,6 +96,7 @@ def incidents_from_events(
     start: pd.Timestamp,
     end: pd.Timestamp,
     provider: str = "generic",
+    issue_tracker: bool = False,
 ) -> pd.DataFrame:
     """silver_incidents rows opened in [start, end) from normalised incident events (EVENT_COLUMNS).
 
@@ -112,7 +111,7 @@ def incidents_from_events(
     groups: dict[tuple[str, int], list[dict]] = {}
     for e in ev.to_dict("records"):
         groups.setdefault((e["repo"], int(e["number"])), []).append(e)
-    rows = [_summary(repo, number, g, provider) for (repo, number), g in groups.items()]
+    rows = [_summary(repo, number, g, provider, issue_tracker) for (repo, number), g in groups.items()]
     out = pd.DataFrame(rows, columns=list(INCIDENTS_DTYPES)[:-2])
     out["root_cause_sha"] = resolve_short_shas(out["repo"], out["root_cause_raw"], mainline)
     out["opened_at"] = pd.to_datetime(out["opened_at"], utc=True)
@@ -138,8 +137,10 @@ def build_incidents_with(
     start: pd.Timestamp,
     end: pd.Timestamp,
     provider: str = "generic",
+    issue_tracker: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(incidents opened in [start, end), rejects of unusable deliveries) of one provider's Bronze rows."""
     frame = deliveries.reset_index(drop=True)
     events, reasons = parse(frame, rules)
-    return incidents_from_events(events, mainline, start, end, provider), bronze_rejects(frame, reasons)
+    incidents = incidents_from_events(events, mainline, start, end, provider, issue_tracker)
+    return incidents, bronze_rejects(frame, reasons)

@@ -14,144 +14,32 @@ A key whose repo is None matches that native id in any repo: PagerDuty names no 
 name only the incident's PagerDuty id: a ("ref:pagerduty", None, id) key is resolved through the
 deliveries of the same read that carry both the id and the number.
 
-`PROVIDERS` is the one mapping, keyed per provider, of the event types each Silver entity reads and the
-key extractor; each extractor is a small function of one body.
+Each provider's key extractor (`Provider.lineage_keys`, providers/<name>/lineage.py) is a small function
+of one body; the event types each entity reads come from the provider's Silver mapping.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
-from devmetrics_assets.transforms.gitlab import DEPLOYMENT_EVENTS as GITLAB_DEPLOYMENT_EVENTS
-from devmetrics_assets.transforms.gitlab import INCIDENT_EVENTS as GITLAB_INCIDENT_EVENTS
-from devmetrics_assets.transforms.gitlab import MAINLINE_EVENTS as GITLAB_MAINLINE_EVENTS
-from devmetrics_assets.transforms.normalised import id_number
-from devmetrics_assets.transforms.pagerduty import EVENTS as PAGERDUTY_EVENTS
+from devmetrics_assets.providers import PROVIDERS
+from devmetrics_assets.providers.interface import LineageKey as Key
+from devmetrics_assets.providers.interface import Provider
+from devmetrics_assets.providers.lineage_keys import REF
 
-Key = tuple[str, str | None, str]
 ENTITIES = ("deployments", "changes", "incidents")
-REF = "ref:"
 
 
-@dataclass(frozen=True)
-class ProviderLineage:
-    """The Bronze event types each Silver entity reads from a provider, and its key extractor."""
-
-    events: dict[str, tuple[str, ...]]
-    keys: Callable[[str, Any], list[Key]]
-
-
-def _get(body: Any, *path: str) -> Any:
-    for part in path:
-        if not isinstance(body, dict):
-            return None
-        body = body.get(part)
-    return body
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list) or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def _commits(repo: str | None, commits: Any) -> list[Key]:
-    if not isinstance(commits, list):
-        return []
-    shas = [_text(_get(c, "id")) for c in commits]
-    return [("commit", repo, sha.lower()) for sha in shas if sha]
-
-
-def github_keys(event_type: str, body: Any) -> list[Key]:
-    repo = _text(_get(body, "repository", "full_name"))
-    if event_type == "push":
-        return _commits(repo, _get(body, "commits"))
-    if event_type == "pull_request":
-        number = _text(_get(body, "pull_request", "number")) or _text(_get(body, "number"))
-        return [("change", repo, number)] if number else []
-    if event_type in ("deployment", "deployment_status"):
-        dep = _text(_get(body, "deployment", "id"))
-        return [("deployment", repo, dep)] if dep else []
-    if event_type in ("issues", "issue_comment"):
-        number = _text(_get(body, "issue", "number"))
-        return [("incident", repo, number)] if number else []
-    return []
-
-
-def gitlab_keys(event_type: str, body: Any) -> list[Key]:
-    repo = _text(_get(body, "project", "path_with_namespace"))
-    if event_type in GITLAB_MAINLINE_EVENTS and isinstance(_get(body, "commits"), list):
-        return _commits(repo, _get(body, "commits"))
-    if event_type in GITLAB_DEPLOYMENT_EVENTS:
-        dep = _text(_get(body, "deployment_id")) or _text(_get(body, "deployable_id"))
-        return [("deployment", repo, dep)] if dep else []
-    if event_type in GITLAB_MAINLINE_EVENTS:  # merge request hooks
-        number = _text(_get(body, "object_attributes", "iid"))
-        return [("change", repo, number)] if number else []
-    if event_type in GITLAB_INCIDENT_EVENTS:
-        number = _text(_get(body, "issue", "iid")) if "Note" in event_type else None
-        number = number or _text(_get(body, "object_attributes", "iid"))
-        return [("incident", repo, number)] if number else []
-    return []
-
-
-def pagerduty_keys(event_type: str, body: Any) -> list[Key]:
-    data = _get(body, "event", "data")
-    if _get(data, "type") == "incident":
-        pd_id = _text(_get(data, "id"))
-        number = _text(_get(data, "number")) or _text(_get(data, "incident_number"))
-        keys: list[Key] = [("incident", None, f"pagerduty-{number}")] if number else []
-        return keys + ([(REF + "pagerduty", None, pd_id)] if pd_id else [])
-    pd_id = _text(_get(data, "incident", "id"))
-    return [(REF + "pagerduty", None, pd_id)] if pd_id else []
-
-
-def generic_keys(event_type: str, body: Any) -> list[Key]:
-    repo = _text(_get(body, "repo")) or _text(_get(body, "repository"))
-    number = id_number(_get(body, "id"))
-    if number is None:
-        return []
-    if event_type == "deployment":
-        keys: list[Key] = [("deployment", repo, str(number))]
-        changes = _get(body, "changes")
-        items = [{"id": c} if isinstance(c, str) else {"id": _get(c, "sha") or _get(c, "id")}
-                 for c in (changes if isinstance(changes, list) else [])]
-        return keys + _commits(repo, items)
-    if event_type == "incident":
-        return [("incident", repo, f"generic-{number}")]
-    return []
-
-
-PROVIDERS: dict[str, ProviderLineage] = {
-    "github": ProviderLineage(
-        {"deployments": ("deployment", "deployment_status"), "changes": ("push", "pull_request"),
-         "incidents": ("issues", "issue_comment")},
-        github_keys,
-    ),
-    "gitlab": ProviderLineage(
-        {"deployments": GITLAB_DEPLOYMENT_EVENTS, "changes": GITLAB_MAINLINE_EVENTS,
-         "incidents": GITLAB_INCIDENT_EVENTS},
-        gitlab_keys,
-    ),
-    "pagerduty": ProviderLineage({"deployments": (), "changes": (), "incidents": PAGERDUTY_EVENTS},
-                                 pagerduty_keys),
-    "generic": ProviderLineage(
-        {"deployments": ("deployment",), "changes": ("deployment",), "incidents": ("incident",)},
-        generic_keys,
-    ),
-}
+def _events(entity: str, provider: Provider) -> tuple[str, ...]:
+    """The Bronze event types of a provider that feed a Silver entity: changes come from the main line."""
+    return provider.silver.events_of("mainline" if entity == "changes" else entity)
 
 
 def bronze_kinds(entity: str) -> list[tuple[str, str]]:
     """(provider, event_type) pairs whose deliveries can feed the entity (what to ask read_bronze for)."""
-    return [(p, t) for p, spec in PROVIDERS.items() for t in spec.events[entity]]
+    return [(name, t) for name, provider in PROVIDERS.items() for t in _events(entity, provider)]
 
 
 def silver_keys(entity: str, silver_id: str, commit_shas: str = "") -> list[Key]:
@@ -187,7 +75,7 @@ def delivery_keys(bronze: pd.DataFrame) -> pd.DataFrame:
             parsed = json.loads(body) if isinstance(body, str) else body
         except ValueError:
             continue
-        for kind, repo, native in spec.keys(str(event_type), parsed):
+        for kind, repo, native in spec.lineage_keys(str(event_type), parsed):
             rows.append((str(delivery), kind, repo, native))
     keys = pd.DataFrame(rows, columns=["delivery_id", "kind", "repo", "native"])
     return _resolve_refs(keys)

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import UTC_DTYPE, int_or_none, text_or_none, to_utc
 
 # The same received-time reader as GitHub's main line (one definition of a missing/bad received_at).
-from devmetrics_assets.transforms.mainline import _received as received
+from devmetrics_assets.transforms.mainline_model import received
+from devmetrics_assets.transforms.payloads import UTC_DTYPE, int_or_none, text_or_none, to_utc
 
 SYNTHETIC_BASE = 10**12
 EVENT_COLUMNS = [
@@ -150,6 +150,8 @@ def empty_deployments() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 __all__ = [
+    "OUTCOMES",
+    "final_status",
     "DEP_COLUMNS",
     "EVENT_COLUMNS",
     "STAT_COLUMNS",
@@ -164,3 +166,25 @@ __all__ = [
     "repo_for_service",
     "stable_id",
 ]
+
+
+OUTCOMES = ("success", "failure", "error")
+
+
+def final_status(deps: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """final_status, finished_at and status_count of normalised deployments from their statuses (contracts
+    §4): the last success|failure|error by (created_at, status id); a later `inactive` only marks a success
+    superseded. With none of those, `inactive` when one exists, else `pending`."""
+    key = ["repo", "dep_id"]
+    stats = stats.sort_values(["created_at", "status_id"], kind="stable")
+    count = stats.groupby(key).size().rename("status_count")
+    outcome = stats[stats["state"].isin(OUTCOMES)].drop_duplicates(key, keep="last")
+    inactive = stats[stats["state"] == "inactive"].drop_duplicates(key, keep="last")
+    final = pd.concat([outcome, inactive]).drop_duplicates(key, keep="first").set_index(key)
+    out = deps.join(count, on=key).join(
+        final[["state", "created_at"]].rename(columns={"state": "final_status", "created_at": "finished_at"}),
+        on=key,
+    )
+    out["status_count"] = out["status_count"].fillna(0).astype("int64")
+    out["final_status"] = out["final_status"].fillna("pending")
+    return out

@@ -14,7 +14,7 @@ import hashlib
 
 import pandas as pd
 
-from devmetrics_assets.transforms.github_payloads import DAY_DTYPE, UTC_DTYPE, as_day
+from devmetrics_assets.transforms.payloads import DAY_DTYPE, UTC_DTYPE, as_day
 
 QUARANTINE_COLUMNS = [
     "quarantine_id",

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import ShaIndex
+from devmetrics_assets.transforms.payloads import ShaIndex
 
 PRODUCTION_SEQUENCE = "\x00production"
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from devmetrics_assets.transforms.github_payloads import UTC_DTYPE, json_fields, to_int
 from devmetrics_assets.transforms.normalised import parse_times
+from devmetrics_assets.transforms.payloads import UTC_DTYPE, json_fields, to_int
 
 GITHUB_REVIEW = "pull_request_review"
 GITLAB_MR, GITLAB_NOTE = "Merge Request Hook", "Note Hook"
@@ -132,25 +132,3 @@ def first_reviews(reviews: pd.DataFrame, merged: pd.DataFrame) -> pd.Series:
     return first.reindex(keys).astype(UTC_DTYPE)
 
 
-def review_landing_days(rows: pd.DataFrame, changes: pd.DataFrame) -> set[pd.Timestamp]:
-    """Landing days (silver_changes event_day) of the merged changes that these Bronze review rows name.
-
-    A review anchors on its own day, which is the change's landing day or earlier; when a review arrives
-    late, the change's own day must be re-run too: runner.late_review_days adds these days to a load's
-    changed event days.
-    """
-    if rows.empty or changes.empty:
-        return set()
-    provider = rows["provider"] if "provider" in rows else pd.Series("github", index=rows.index)
-    provider = provider.fillna("github")
-    found = pd.concat(
-        [
-            github_reviews(rows[(provider == "github").to_numpy()]),
-            gitlab_reviews(rows[(provider == "gitlab").to_numpy()]),
-        ],
-        ignore_index=True,
-    )
-    prs = changes[changes["pr_number"].notna()][["repo", "pr_number", "event_day"]]
-    prs = prs.rename(columns={"pr_number": "number"}).astype({"number": "int64"})
-    hits = found[["repo", "number"]].drop_duplicates().merge(prs, on=["repo", "number"])
-    return {pd.Timestamp(d) for d in hits["event_day"]}

@@ -19,7 +19,7 @@ from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.cli import main
 from devmetrics_assets.config import PARTITIONS_FILE, Settings
 from devmetrics_assets.definitions import build_definitions
-from devmetrics_assets.sources.github_jsonl import signature_for
+from devmetrics_assets.providers.github.recorded_jsonl import signature_for
 from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.sources.sample_org.mixed import generate_mixed_org
 from devmetrics_assets.storage.warehouse import Warehouse
@@ -143,7 +143,7 @@ def test_a_history_older_than_the_partition_start_extends_the_partitions(
 
 
 def test_the_signature_compare_is_bytes_for_any_header(tmp_path: Path) -> None:
-    from devmetrics_assets.sources.github_jsonl import verify_signature
+    from devmetrics_assets.providers.github.recorded_jsonl import verify_signature
 
     payload = b'{"a":1}'
     assert verify_signature("s", payload, signature_for("s", payload))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from devmetrics_assets.receiver.generic import delivery_id, validate
+from devmetrics_assets.providers.generic.schema import delivery_id, validate
 
 DEPLOYMENT = {"type": "deployment", "id": 4711, "repo": "acme/api", "environment": "production",
               "sha": "9fceb02d0ae598e95dc970b74767f19372d61af8", "status": "success",

@@ -9,7 +9,7 @@ values are `fixtures/<name>.expect.yaml`, computed by hand.
 
 Silver is built the way the assets build it (layers/silver_*.py): each entity reads the Bronze rows of its
 (provider, event type) kinds by event day, in load order, with the history the asset reads, and
-providers.build_* makes the rows of the window. Gold is gold_metrics.build_gold over all of Silver.
+silver_entities.build_* makes the rows of the window. Gold is gold_metrics.build_gold over all of Silver.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ import pandas as pd
 import yaml
 
 from devmetrics_assets.config import DoraRules, rules_from_mapping
-from devmetrics_assets.sources.github_jsonl import parse_deliveries
+from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries
 from devmetrics_assets.sources.landing import parse_landing
 from devmetrics_assets.sources.lines import iter_lines
-from devmetrics_assets.transforms import providers
-from devmetrics_assets.transforms.github_payloads import as_day
+from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.gold_metrics import build_gold
+from devmetrics_assets.transforms.payloads import as_day
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAY = pd.Timedelta(days=1)
-ISSUE_TRACKER_INCIDENTS = providers.kinds("incidents", ("github", "gitlab"))
+ISSUE_TRACKER_INCIDENTS = silver_entities.kinds("incidents", ("github", "gitlab"))
 # PagerDuty notes anchor on their received day: the incidents asset reads them from the window on.
 OPEN_ENDED = pd.Timestamp("2200-01-01")
 
@@ -106,23 +106,23 @@ def silver_window(
     bronze: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> dict[str, pd.DataFrame]:
     """Silver rows of the window [start, end), each entity reading Bronze as its asset does."""
-    changes, _ = providers.build_changes(
-        _read(bronze, providers.kinds("changes"), end + DAY),
+    changes, _ = silver_entities.build_changes(
+        _read(bronze, silver_entities.kinds("changes"), end + DAY),
         rules,
         start,
         end,
         _read(bronze, ISSUE_TRACKER_INCIDENTS, end + DAY),
     )
-    rows = _read(bronze, providers.kinds("deployments"), end + DAY)
-    mainline = _read(bronze, providers.kinds("mainline", ("github", "gitlab")), end)
+    rows = _read(bronze, silver_entities.kinds("deployments"), end + DAY)
+    mainline = _read(bronze, silver_entities.kinds("mainline", ("github", "gitlab")), end)
     generic = rows[(rows["provider"] == "generic").to_numpy() & (as_day(rows["event_day"]) < end).to_numpy()]
     mainline = pd.concat([mainline, generic], ignore_index=True) if len(generic) else mainline
-    deployments, _ = providers.build_deployments(rows, mainline, rules, start, end)
-    issues = _read(bronze, tuple(k for k in providers.kinds("incidents") if k[0] != "pagerduty"), end, start)
-    paged = _read(bronze, providers.kinds("incidents", ("pagerduty",)), OPEN_ENDED, start)
-    incidents, _ = providers.build_incidents(
+    deployments, _ = silver_entities.build_deployments(rows, mainline, rules, start, end)
+    issues = _read(bronze, silver_entities.open_ended_incident_kinds(False), end, start)
+    paged = _read(bronze, silver_entities.open_ended_incident_kinds(True), OPEN_ENDED, start)
+    incidents, _ = silver_entities.build_incidents(
         pd.concat([issues, paged], ignore_index=True) if len(paged) else issues,
-        _read(bronze, providers.kinds("mainline"), end),
+        _read(bronze, silver_entities.kinds("mainline"), end),
         rules,
         start,
         end,

@@ -22,7 +22,7 @@ import pandas as pd
 import pandas.testing as pdt
 from hypothesis import HealthCheck, given, settings
 
-from devmetrics_assets.transforms.github_payloads import as_day
+from devmetrics_assets.transforms.payloads import as_day
 from devmetrics_assets_tests.scenarios.harness import (
     DAY,
     bronze_of,

@@ -20,7 +20,7 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_changes import compute_changes
 from devmetrics_assets.layers.silver_deployments import compute_deployments
 from devmetrics_assets.layers.silver_incidents import compute_incidents
-from devmetrics_assets.sources.github_jsonl import parse_deliveries, signature_for
+from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries, signature_for
 from devmetrics_assets.sources.landing import parse_landing
 from devmetrics_assets.sources.lines import iter_lines
 from devmetrics_assets.storage.warehouse import Warehouse

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from devmetrics_assets.sources.github_jsonl import parse_deliveries, select_files, signature_for
+from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries, select_files, signature_for
 from devmetrics_assets.sources.lines import iter_lines
 
 SECRET = "s3cret"

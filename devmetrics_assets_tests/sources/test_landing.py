@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.config import Settings
-from devmetrics_assets.sources.github_jsonl import BRONZE_COLUMNS
+from devmetrics_assets.providers.github.recorded_jsonl import BRONZE_COLUMNS
 from devmetrics_assets.sources.landing import parse_landing
 from devmetrics_assets.sources.landing_files import day_files
 from devmetrics_assets.sources.landing_files import iter_lines as iter_complete_lines

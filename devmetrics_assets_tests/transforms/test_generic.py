@@ -12,10 +12,11 @@ from devmetrics_assets.checks.silver_schemas import (
     SilverIncidentsSchema,
 )
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms import generic, providers
+from devmetrics_assets.providers.generic import silver as generic
+from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
-from devmetrics_assets_tests.transforms.test_github_payloads import sha
 from devmetrics_assets_tests.transforms.test_gitlab import D3, D4, SHOP, landed, story
+from devmetrics_assets_tests.transforms.test_payloads import sha
 
 SEARCH = "acme-ext/search"
 RULES = DoraRules(
@@ -142,7 +143,7 @@ def test_id_number_keeps_integers_and_hashes_text_stably() -> None:
 
 def test_deployments_snapshots_changes_main_line_rollback_and_quarantine() -> None:
     rows = landed("generic", deployments())
-    out, q = providers.build_deployments(rows, rows, RULES, D3, D4)
+    out, q = silver_entities.build_deployments(rows, rows, RULES, D3, D4)
     SilverDeploymentsSchema.validate(out)
     d = out.set_index("deployment_id")
     first = d.loc[f"{SEARCH}:1"]
@@ -166,7 +167,7 @@ def test_deployments_snapshots_changes_main_line_rollback_and_quarantine() -> No
 
 
 def test_changes_lists_become_direct_commit_changes_with_lead_time_start() -> None:
-    changes, _ = providers.build_changes(landed("generic", deployments()), RULES, D3, D4)
+    changes, _ = silver_entities.build_changes(landed("generic", deployments()), RULES, D3, D4)
     SilverChangesSchema.validate(changes)
     c = changes.set_index("change_id")
     assert sorted(c.index) == sorted(f"{SEARCH}@{sha(x)}" for x in ("c1", "c2", "c3"))
@@ -188,9 +189,9 @@ def test_changes_are_ignored_for_repos_with_push_history() -> None:
         [landed("gitlab", story()), landed("generic", [("deployment", body, "2025-03-03T10:30:01Z")])],
         ignore_index=True,
     )
-    changes, _ = providers.build_changes(rows, RULES, D3, D4)
+    changes, _ = silver_entities.build_changes(rows, RULES, D3, D4)
     assert f"{SHOP}@{sha('zzz')}" not in set(changes["change_id"])
-    out, _ = providers.build_deployments(rows, rows, RULES, D3, D4)
+    out, _ = silver_entities.build_deployments(rows, rows, RULES, D3, D4)
     assert out.set_index("deployment_id").loc[f"{SHOP}:9", "commit_shas"] == ",".join(
         sha(x) for x in ("f1a", "f1b", "m1")
     ), "a generic deployment of a GitLab project ships its main line"
@@ -215,7 +216,7 @@ def test_incident_snapshots_resolve_reopen_and_root_cause() -> None:
         ("incident", inc(12, opened="yesterday"), "2025-03-03T16:00:02Z"),
         ("incident", inc(13, opened="2025-03-04T01:00:00Z"), "2025-03-04T01:00:01Z"),
     ]
-    out, q = providers.build_incidents(
+    out, q = silver_entities.build_incidents(
         landed("generic", rows), landed("generic", deployments()), RULES, D3, D4
     )
     SilverIncidentsSchema.validate(out)

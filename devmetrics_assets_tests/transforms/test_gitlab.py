@@ -14,11 +14,12 @@ from devmetrics_assets.checks.silver_schemas import (
     SilverIncidentsSchema,
 )
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms import gitlab, providers
+from devmetrics_assets.providers.gitlab import silver as gitlab
+from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
-from devmetrics_assets.transforms.github_payloads import to_utc
-from devmetrics_assets.transforms.silver_changes import CHANGES_COLUMNS
-from devmetrics_assets_tests.transforms.test_github_payloads import sha
+from devmetrics_assets.transforms.payloads import to_utc
+from devmetrics_assets.transforms.silver_contract import CHANGES_COLUMNS
+from devmetrics_assets_tests.transforms.test_payloads import sha
 
 SHOP = "acme-gl/shop"
 RULES = DoraRules(repo_owners={SHOP: {"team": "shop", "service": "Shop Service"}})
@@ -262,7 +263,7 @@ def test_main_line_follows_the_push_chain_even_when_a_push_arrives_late() -> Non
 def test_changes_have_the_github_columns_and_gitlab_semantics() -> None:
     incident_9 = ("Issue Hook", issue_hook(9, "open", "opened", "2025-03-03T09:00:00Z", kind="Incident"), "")
     incidents = landed("gitlab", [(*incident_9[:2], "2025-03-03T09:00:01Z")])
-    changes, rejects = providers.build_changes(landed("gitlab", story()), RULES, D3, D4, incidents)
+    changes, rejects = silver_entities.build_changes(landed("gitlab", story()), RULES, D3, D4, incidents)
     assert list(changes.columns) == CHANGES_COLUMNS and rejects.empty
     SilverChangesSchema.validate(changes)
     c = changes.set_index("change_id")
@@ -329,7 +330,7 @@ def test_deployments_final_status_rollback_shipping_and_midnight() -> None:
     ]
     rows = landed("gitlab", deploys)
     mainline_rows = landed("gitlab", story_rows)
-    out, q = providers.build_deployments(rows, mainline_rows, RULES, D3, D4)
+    out, q = silver_entities.build_deployments(rows, mainline_rows, RULES, D3, D4)
     SilverDeploymentsSchema.validate(out)
     d = out.set_index("deployment_id")
     assert d.loc[f"{SHOP}:11", "commit_shas"] == ",".join(sha(x) for x in ("f1a", "f1b", "m1"))
@@ -482,7 +483,7 @@ def test_incident_issues_notes_reopen_and_root_cause() -> None:
             "2025-03-03T15:00:01Z",
         ),
     ]
-    out, q = providers.build_incidents(landed("gitlab", rows), landed("gitlab", story()), rules, D3, D4)
+    out, q = silver_entities.build_incidents(landed("gitlab", rows), landed("gitlab", story()), rules, D3, D4)
     SilverIncidentsSchema.validate(out)
     i = out.set_index("incident_id")
     assert sorted(i.index) == [f"{SHOP}#7", f"{SHOP}#8"]
@@ -506,7 +507,7 @@ def test_unusable_push_and_merge_request_deliveries_are_quarantined_in_their_win
             ("Push Hook", "{not json", "2025-03-03T09:00:02Z"),
         ],
     )
-    _, q = providers.build_changes(rows, RULES, D3, D4)
+    _, q = silver_entities.build_changes(rows, RULES, D3, D4)
     assert sorted(q["reason"]) == sorted(
         [
             f"commit {sha('x')} has no timestamp",
@@ -514,7 +515,7 @@ def test_unusable_push_and_merge_request_deliveries_are_quarantined_in_their_win
             "body is not valid JSON",
         ]
     )
-    assert providers.build_changes(rows, RULES, D4, D5)[1].empty
+    assert silver_entities.build_changes(rows, RULES, D4, D5)[1].empty
 
 
 def test_closing_pattern_follows_gitlab_keywords_and_lists() -> None:
@@ -546,7 +547,7 @@ def test_api_pulled_issue_snapshots_do_not_invent_a_reopen() -> None:
             "2025-03-03T12:30:00Z",  # the webhook copy arrives after the pulled one
         )
     ]
-    out, _ = providers.build_incidents(
+    out, _ = silver_entities.build_incidents(
         landed("gitlab", pulled + webhook), landed("gitlab", story()), RULES, D3, D4
     )
     row = out.set_index("incident_id").loc[f"{SHOP}#7"]

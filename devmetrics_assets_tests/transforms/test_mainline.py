@@ -6,14 +6,14 @@ import json
 
 import pandas as pd
 
-from devmetrics_assets.transforms.branches import head_branch_first_commits
-from devmetrics_assets.transforms.mainline import (
+from devmetrics_assets.providers.github.mainline import (
     build_mainline,
     mainline_from_deliveries,
     merged_pull_requests,
     parse_mainline_deliveries,
 )
-from devmetrics_assets_tests.transforms.test_github_payloads import (
+from devmetrics_assets.transforms.branches import head_branch_first_commits
+from devmetrics_assets_tests.transforms.test_payloads import (
     bronze,
     commit,
     epoch,

@@ -8,11 +8,11 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms import providers
+from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
-from devmetrics_assets.transforms.silver_incidents import INCIDENTS_COLUMNS
-from devmetrics_assets_tests.transforms.test_github_payloads import sha
+from devmetrics_assets.transforms.silver_contract import INCIDENTS_COLUMNS
 from devmetrics_assets_tests.transforms.test_gitlab import D3, D4, SHOP, landed, story
+from devmetrics_assets_tests.transforms.test_payloads import sha
 
 RULES = DoraRules(
     repo_owners={
@@ -152,7 +152,8 @@ def rows() -> list[tuple[str, Any, str]]:
 
 
 def build() -> tuple[pd.DataFrame, pd.DataFrame]:
-    out, q = providers.build_incidents(landed("pagerduty", rows()), landed("gitlab", story()), RULES, D3, D4)
+    out, q = silver_entities.build_incidents(landed("pagerduty", rows()), landed("gitlab", story()), RULES,
+                                             D3, D4)
     assert list(out.columns) == INCIDENTS_COLUMNS
     SilverIncidentsSchema.validate(out)
     return out.set_index("incident_id"), q
@@ -186,7 +187,7 @@ def test_repo_link_by_custom_field_and_quarantine_of_unmapped_or_ambiguous_servi
 
 def test_short_root_cause_resolves_against_the_gitlab_main_line() -> None:
     only_first_note = [r for r in rows() if not (r[0] == "incident.annotated" and "N2" in str(r[1]))]
-    out, _ = providers.build_incidents(
+    out, _ = silver_entities.build_incidents(
         landed("pagerduty", only_first_note), landed("gitlab", story()), RULES, D3, D4
     )
     assert out.set_index("incident_id").loc[f"{SHOP}#pagerduty-1001", "root_cause_sha"] == sha("d1")
@@ -206,7 +207,7 @@ def test_incident_number_equal_to_a_gitlab_issue_is_another_incident() -> None:
         ],
     )
     both = pd.concat([gl, landed("pagerduty", rows()[:1])], ignore_index=True)
-    out, q = providers.build_incidents(both, landed("gitlab", story()), RULES, D3, D4)
+    out, q = silver_entities.build_incidents(both, landed("gitlab", story()), RULES, D3, D4)
     # Namespaced by provider: PagerDuty #1001 and GitLab issue #1001 are two incidents, nothing collides.
     assert sorted(out["incident_id"]) == [f"{SHOP}#1001", f"{SHOP}#pagerduty-1001"] and q.empty
     assert dict(zip(out["incident_id"], out["provider"], strict=True)) == {

@@ -12,18 +12,18 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_changes import compute_changes
 from devmetrics_assets.layers.silver_deployments import compute_deployments
 from devmetrics_assets.layers.silver_incidents import compute_incidents
+from devmetrics_assets.providers.github.changes import build_silver_changes
+from devmetrics_assets.providers.github.deployments import build_silver_deployments
+from devmetrics_assets.providers.github.incidents import build_silver_incidents
 from devmetrics_assets.storage.warehouse import Warehouse
-from devmetrics_assets.transforms import providers
-from devmetrics_assets.transforms.silver_changes import build_silver_changes
-from devmetrics_assets.transforms.silver_deployments import build_silver_deployments
-from devmetrics_assets.transforms.silver_incidents import build_silver_incidents
+from devmetrics_assets.transforms import silver_entities as entities
 from devmetrics_assets_tests.transforms import test_silver_deployments as gh_deploy
 from devmetrics_assets_tests.transforms import test_silver_incidents as gh_incidents
 from devmetrics_assets_tests.transforms.test_generic import SEARCH, dep, deployments
-from devmetrics_assets_tests.transforms.test_github_payloads import bronze, sha
 from devmetrics_assets_tests.transforms.test_gitlab import D3, D4, SHOP, gl_deploy, issue_hook, landed, story
 from devmetrics_assets_tests.transforms.test_mainline import story_rows
 from devmetrics_assets_tests.transforms.test_pagerduty import pd_event, pd_note
+from devmetrics_assets_tests.transforms.test_payloads import bronze, sha
 
 RULES = DoraRules(repo_owners={SHOP: {"service": "Shop Service"}, SEARCH: {"service": "Search"}})
 
@@ -35,9 +35,9 @@ def without_times(q: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_event_types_and_split_by_provider() -> None:
-    assert providers.event_types("deployments") == ("deployment", "deployment_status", "Deployment Hook")
-    assert providers.event_types("changes", ("github",)) == ("push", "pull_request", "pull_request_review")
-    assert providers.event_types("mainline", ("github",)) == ("push", "pull_request")
+    assert entities.event_types("deployments") == ("deployment", "deployment_status", "Deployment Hook")
+    assert entities.event_types("changes", ("github",)) == ("push", "pull_request", "pull_request_review")
+    assert entities.event_types("mainline", ("github",)) == ("push", "pull_request")
     rows = pd.concat(
         [
             bronze([("deployment", {"x": 1})]),
@@ -46,9 +46,9 @@ def test_event_types_and_split_by_provider() -> None:
         ],
         ignore_index=True,
     )
-    parts = providers.split(rows, "deployments")
+    parts = entities.split(rows, "deployments")
     assert {k: len(v) for k, v in parts.items()} == {"github": 1, "generic": 1}
-    assert providers.split(rows.drop(columns="provider"), "deployments")["github"]["event_type"].tolist() == [
+    assert entities.split(rows.drop(columns="provider"), "deployments")["github"]["event_type"].tolist() == [
         "deployment",
         "deployment",
     ], "rows without a provider column are GitHub's"
@@ -59,15 +59,15 @@ def test_github_only_output_is_what_the_github_builders_give() -> None:
     deploys = bronze(gh_deploy.scenario())
     for start, end in ((D3, D4), (D4, D4 + pd.Timedelta(days=1))):
         want, want_q = build_silver_deployments(deploys, mainline, gh_deploy.RULES, start, end)
-        got, got_q = providers.build_deployments(deploys, mainline, gh_deploy.RULES, start, end)
+        got, got_q = entities.build_deployments(deploys, mainline, gh_deploy.RULES, start, end)
         pdt.assert_frame_equal(got, want)
         pdt.assert_frame_equal(without_times(got_q), without_times(want_q))
     want, _ = build_silver_changes(mainline, RULES, D3, D4)
-    got, _ = providers.build_changes(mainline, RULES, D3, D4)
+    got, _ = entities.build_changes(mainline, RULES, D3, D4)
     pdt.assert_frame_equal(got, want)
     issues = bronze(gh_incidents.lifecycle())
     want, _ = build_silver_incidents(issues, mainline, gh_incidents.RULES, D3, D4)
-    got, _ = providers.build_incidents(issues, mainline, gh_incidents.RULES, D3, D4)
+    got, _ = entities.build_incidents(issues, mainline, gh_incidents.RULES, D3, D4)
     pdt.assert_frame_equal(got, want)
     assert (
         len(want) == 1 and len(build_silver_deployments(deploys, mainline, gh_deploy.RULES, D3, D4)[0]) == 6
@@ -110,7 +110,7 @@ def test_one_repo_reported_by_several_providers_forms_one_sequence() -> None:
         ],
     )
     rows = pd.concat([gl, gen], ignore_index=True)
-    out, _ = providers.build_deployments(rows, rows, RULES, D3, D4)
+    out, _ = entities.build_deployments(rows, rows, RULES, D3, D4)
     d = out.set_index("deployment_id")
     assert d.loc[f"{SHOP}:21", "commit_shas"].split(",")[-1] == sha("d3")
     assert (

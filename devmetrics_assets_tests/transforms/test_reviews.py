@@ -15,14 +15,16 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms import providers
+from devmetrics_assets.providers.github.anchors import event_anchor_value
+from devmetrics_assets.providers.github.changes import build_silver_changes
+from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
-from devmetrics_assets.transforms.github_payloads import event_anchor_value
-from devmetrics_assets.transforms.reviews import github_reviews, gitlab_reviews, review_landing_days
-from devmetrics_assets.transforms.silver_changes import CHANGES_COLUMNS, build_silver_changes
-from devmetrics_assets_tests.transforms.test_github_payloads import bronze, repository, sha
+from devmetrics_assets.transforms.reviews import github_reviews, gitlab_reviews
+from devmetrics_assets.transforms.silver_contract import CHANGES_COLUMNS
+from devmetrics_assets.transforms.silver_entities import review_landing_days
 from devmetrics_assets_tests.transforms.test_gitlab import SHOP, gl_commit, gl_mr, gl_push, landed, project
 from devmetrics_assets_tests.transforms.test_mainline import API, story_rows
+from devmetrics_assets_tests.transforms.test_payloads import bronze, repository, sha
 
 RULES = DoraRules()
 D3, D4 = pd.Timestamp("2025-03-03"), pd.Timestamp("2025-03-04")
@@ -166,9 +168,9 @@ def test_gitlab_approvals_and_merge_request_notes_are_reviews() -> None:
     rows = gitlab_story()
     got = gitlab_reviews(rows)
     assert sorted(got["reviewer"]) == ["13", "14"]  # the author's note, a system note, !5's self-approval
-    mainline_types = providers.split(rows, "mainline")["gitlab"]["event_type"]
+    mainline_types = silver_entities.split(rows, "mainline")["gitlab"]["event_type"]
     assert mainline_types.isin(["Push Hook", "Merge Request Hook"]).all()
-    changes, _ = providers.build_changes(rows, RULES, D3, D4)
+    changes, _ = silver_entities.build_changes(rows, RULES, D3, D4)
     SilverChangesSchema.validate(changes)
     c = changes.set_index("change_id")
     mr4 = c.loc[f"{SHOP}#4"]

@@ -9,8 +9,10 @@ import pytest
 
 from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.silver_changes import CHANGES_COLUMNS, build_silver_changes
-from devmetrics_assets_tests.transforms.test_github_payloads import (
+from devmetrics_assets.providers.github.changes import build_silver_changes
+from devmetrics_assets.transforms.silver_contract import CHANGES_COLUMNS
+from devmetrics_assets_tests.transforms.test_mainline import API, story
+from devmetrics_assets_tests.transforms.test_payloads import (
     bronze,
     commit,
     duckdb_round_trip,
@@ -18,7 +20,6 @@ from devmetrics_assets_tests.transforms.test_github_payloads import (
     push_body,
     sha,
 )
-from devmetrics_assets_tests.transforms.test_mainline import API, story
 
 RULES = DoraRules()
 D3, D4 = pd.Timestamp("2025-03-03"), pd.Timestamp("2025-03-04")

@@ -8,15 +8,16 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverDeploymentsSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.silver_deployments import DEPLOYMENTS_COLUMNS, build_silver_deployments
-from devmetrics_assets_tests.transforms.test_github_payloads import (
+from devmetrics_assets.providers.github.deployments import build_silver_deployments
+from devmetrics_assets.transforms.silver_contract import DEPLOYMENTS_COLUMNS
+from devmetrics_assets_tests.transforms.test_mainline import API, story
+from devmetrics_assets_tests.transforms.test_payloads import (
     bronze,
     deployment_body,
     duckdb_round_trip,
     sha,
     status_body,
 )
-from devmetrics_assets_tests.transforms.test_mainline import API, story
 
 RULES = DoraRules()
 D3, D4, D5 = pd.Timestamp("2025-03-03"), pd.Timestamp("2025-03-04"), pd.Timestamp("2025-03-05")

@@ -8,8 +8,10 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.silver_incidents import INCIDENTS_COLUMNS, build_silver_incidents
-from devmetrics_assets_tests.transforms.test_github_payloads import (
+from devmetrics_assets.providers.github.incidents import build_silver_incidents
+from devmetrics_assets.transforms.silver_contract import INCIDENTS_COLUMNS
+from devmetrics_assets_tests.transforms.test_mainline import API, story
+from devmetrics_assets_tests.transforms.test_payloads import (
     bronze,
     comment_body,
     duckdb_round_trip,
@@ -17,7 +19,6 @@ from devmetrics_assets_tests.transforms.test_github_payloads import (
     issue_obj,
     sha,
 )
-from devmetrics_assets_tests.transforms.test_mainline import API, story
 
 RULES = DoraRules(incident_labels=("incident", "sev1"))
 D3, D4 = pd.Timestamp("2025-03-03"), pd.Timestamp("2025-03-04")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from devmetrics_assets.providers import PROVIDERS
 from devmetrics_assets.sources.landing import parse_landing, rejects_frame
 from devmetrics_assets.sources.landing_files import (
     DayFileWriter,
@@ -42,10 +43,6 @@ from devmetrics_assets.sources.pull.records import Delivery, Reject
 from devmetrics_assets.sources.time_bounds import TimeBounds
 
 REJECTS_DIR = "rejects"
-NATIVE_HEADERS = {
-    "github": ("X-GitHub-Event", "X-GitHub-Delivery"),
-    "gitlab": ("X-Gitlab-Event", "X-Gitlab-Event-UUID"),
-}
 # Pulled files have always been created like open(..., "a") does (0o666 before the umask).
 FILE_MODE = 0o666
 
@@ -62,7 +59,8 @@ def envelope(delivery: Delivery, received_at: datetime) -> dict:
         "User-Agent": "devmetrics-assets-pull",
         "X-Devmetrics-Transport": "api-pull",
     }
-    native = NATIVE_HEADERS.get(delivery.provider)
+    system = PROVIDERS.get(delivery.provider)
+    native = system.webhook.native_headers if system else None
     if native:
         headers[native[0]] = delivery.event_type
         headers[native[1]] = delivery.delivery_id

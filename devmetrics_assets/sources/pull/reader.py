@@ -1,4 +1,4 @@
-"""Reader types `github_api`, `gitlab_api`, `pagerduty_api`: pull, land, then read the window back.
+"""The API reader types (`<provider>_api`, from each `Provider.api`): pull, land, then read the window back.
 
 A read of Bronze window [start, end) for an API source:
 1. For each (resource, repo/project) unit, `cursors.plan_pull` gives the provider-time range to pull
@@ -22,15 +22,15 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from devmetrics_assets.clock import utc_now
-from devmetrics_assets.sources.landing_files import day_files
-from devmetrics_assets.sources.pull import github, gitlab, pagerduty
+from devmetrics_assets.providers import api_sources
+from devmetrics_assets.providers.interface import ApiPull
 from devmetrics_assets.sources.pull.cursors import PullState, next_watermark, plan_pull, utc
 from devmetrics_assets.sources.pull.http import HttpClient, HttpError, RetryPolicy
 from devmetrics_assets.sources.pull.landing_io import envelope, land, read_landed, source_lock
@@ -58,39 +58,13 @@ COMMON_OPTIONS = {
 FOREIGN_OPTIONS = {"max_body_bytes", "allow_unsigned", "generic_auth"}
 
 
-@dataclass(frozen=True)
-class ProviderConfig:
-    provider: str
-    resources: tuple[str, ...]
-    scope_option: str | None  # list of repos / projects (options key == SourceSpec.scope key)
-    base_url: str
-    token_env: str
-    extra: dict[str, Any]
-    group_option: str | None = None  # a GitHub org / GitLab group whose repositories are all pulled
-
-
-PROVIDERS: dict[str, ProviderConfig] = {
-    "github_api": ProviderConfig(
-        "github",
-        github.RESOURCES,
-        "repos",
-        "https://api.github.com",
-        "GITHUB_TOKEN",
-        {"deployment_lookback_days": 14, "pull_commits": True},
-        group_option="org",
-    ),
-    "gitlab_api": ProviderConfig(
-        "gitlab", gitlab.RESOURCES, "projects", "https://gitlab.com/api/v4", "GITLAB_TOKEN", {}, "group"
-    ),
-    "pagerduty_api": ProviderConfig(
-        "pagerduty",
-        pagerduty.RESOURCES,
-        None,
-        "https://api.pagerduty.com",
-        "PAGERDUTY_TOKEN",
-        {"incident_lookback_days": 30, "service_ids": [], "team_ids": []},
-    ),
-}
+def _api(spec: SourceSpec) -> ApiPull:
+    """The API a source of type `<provider>_api` pulls (its provider's `Provider.api`)."""
+    provider = api_sources().get(spec.type)
+    if provider is None or provider.api is None:
+        raise ValueError(f"source {spec.name!r}: {spec.type!r} is not an API source type; known: "
+                         f"{sorted(api_sources())}")
+    return provider.api
 
 
 class PullError(RuntimeError):
@@ -127,7 +101,7 @@ def api_options(spec: SourceSpec) -> ApiOptions:
     pagerduty services) and/or the same keys in `options`; the token variable from `spec.token_env`,
     else `options.token_env`, else the provider default.
     """
-    config = PROVIDERS[spec.type]
+    config = _api(spec)
     opts = {k: v for k, v in dict(spec.options or {}).items() if k not in FOREIGN_OPTIONS}
     scope = dict(getattr(spec, "scope", None) or {})
     where = f"source {spec.name!r} ({spec.type})"
@@ -204,21 +178,6 @@ def api_options(spec: SourceSpec) -> ApiOptions:
     )
 
 
-def auth_headers(provider: str, token: str | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if provider == "github":
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-    elif provider == "gitlab" and token:
-        headers = {"PRIVATE-TOKEN": token}
-    elif provider == "pagerduty":
-        headers = {"Accept": "application/vnd.pagerduty+json;version=2"}
-        if token:
-            headers["Authorization"] = f"Token token={token}"
-    return headers
-
-
 def build_client(spec: SourceSpec, options: ApiOptions | None = None, **kwargs: Any) -> HttpClient:
     """The HTTP client of a source: token from the environment, retry policy from the options.
     `kwargs` (sleep, clock, rng) are passed to HttpClient (tests)."""
@@ -229,9 +188,8 @@ def build_client(spec: SourceSpec, options: ApiOptions | None = None, **kwargs: 
             f"source {spec.name!r}: the API token environment variable {options.token_env} is not "
             "set (set it, or allow_anonymous: true for public data)"
         )
-    provider = PROVIDERS[spec.type].provider
     return HttpClient(
-        headers=auth_headers(provider, token),
+        headers=_api(spec).auth_headers(token),
         policy=options.retry,
         cache=PullState(options.state_path),
         **kwargs,
@@ -239,29 +197,7 @@ def build_client(spec: SourceSpec, options: ApiOptions | None = None, **kwargs: 
 
 
 def _puller(spec: SourceSpec, client: HttpClient, options: ApiOptions) -> Any:
-    provider = PROVIDERS[spec.type].provider
-    if provider == "github":
-        return github.GitHubPuller(
-            client,
-            options.base_url,
-            per_page=options.page_size,
-            max_pages=options.max_pages,
-            deployment_lookback=timedelta(days=options.extra["deployment_lookback_days"]),
-            pull_commits=options.extra["pull_commits"],
-        )
-    if provider == "gitlab":
-        return gitlab.GitLabPuller(
-            client, options.base_url, per_page=options.page_size, max_pages=options.max_pages
-        )
-    return pagerduty.PagerDutyPuller(
-        client,
-        options.base_url,
-        limit=min(options.page_size, 100),
-        max_pages=options.max_pages,
-        incident_lookback=timedelta(days=options.extra["incident_lookback_days"]),
-        service_ids=options.extra["service_ids"],
-        team_ids=options.extra["team_ids"],
-    )
+    return _api(spec).make_puller(client, options)
 
 
 @dataclass
@@ -363,7 +299,7 @@ def read_api(
     return read_landed(
         spec.landing_dir,
         source=spec.name,
-        provider=PROVIDERS[spec.type].provider,
+        provider=api_sources()[spec.type].name,
         start=_aware(start),
         end=_aware(end),
         load_batch_id=load_batch_id,
@@ -371,34 +307,20 @@ def read_api(
     )
 
 
-def _reader(expected: str):
-    def read(
-        spec: SourceSpec,
-        *,
-        start: datetime,
-        end: datetime,
-        secret: str | None,
-        load_batch_id: str,
-        client: HttpClient | None = None,
-        now: datetime | None = None,
-        bounds: TimeBounds | None = None,
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        del secret  # API sources authenticate with token_env; there is no webhook signature to check
-        if spec.type != expected:
-            raise ValueError(f"source {spec.name!r}: reader {expected} called for type {spec.type!r}")
-        return read_api(spec, start=start, end=end, load_batch_id=load_batch_id, client=client, now=now,
-                        bounds=bounds)
-
-    read.__name__ = f"read_{expected}"
-    read.__doc__ = f"Bronze rows of a `{expected}` source for received window [start, end) (pulls first)."
-    return read
-
-
-read_github_api = _reader("github_api")
-read_gitlab_api = _reader("gitlab_api")
-read_pagerduty_api = _reader("pagerduty_api")
-
-
-def landed_days(spec: SourceSpec) -> list[date]:
-    """Received days that have landing files (for operators and tests)."""
-    return [date.fromisoformat(p.stem) for p in day_files(spec.landing_dir)]
+def read_api_source(
+    spec: SourceSpec,
+    *,
+    start: datetime,
+    end: datetime,
+    secret: str | None,
+    load_batch_id: str,
+    client: HttpClient | None = None,
+    now: datetime | None = None,
+    bounds: TimeBounds | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reader of every API source type (`github_api`, `gitlab_api`, ...): pulls, then reads the window's
+    Bronze rows back. `secret` is unused: API sources authenticate with token_env, no webhook signature."""
+    del secret
+    _api(spec)  # a non-API type fails here, naming the known ones
+    return read_api(spec, start=start, end=end, load_batch_id=load_batch_id, client=client, now=now,
+                    bounds=bounds)

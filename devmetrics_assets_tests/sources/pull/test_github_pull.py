@@ -10,21 +10,21 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.config import DoraRules
+from devmetrics_assets.providers.github.changes import build_silver_changes
+from devmetrics_assets.providers.github.deployments import build_silver_deployments
+from devmetrics_assets.providers.github.incidents import build_silver_incidents
 from devmetrics_assets.sources.pull.cursors import PullState
 from devmetrics_assets.sources.pull.reader import (
     PullError,
     api_options,
     build_client,
     pull_source,
-    read_github_api,
+    read_api_source,
 )
 from devmetrics_assets.sources.readers import READERS, read_source
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.quarantine import quarantine_rows
-from devmetrics_assets.transforms.silver_changes import build_silver_changes
-from devmetrics_assets.transforms.silver_deployments import build_silver_deployments
-from devmetrics_assets.transforms.silver_incidents import build_silver_incidents
 from devmetrics_assets_tests.sources.pull.fake_api import FakeApi, FakeTime, malformed, reset, status
 from devmetrics_assets_tests.sources.pull.github_fake import C1, F1, H1, M1, R2, REPO, S1, D, FakeGitHub
 
@@ -57,7 +57,7 @@ def client_for(spec: SourceSpec, fake_time: FakeTime):
 def pull(spec: SourceSpec, fake_time: FakeTime, batch: str, *, now, start=None):
     """One Bronze day's pull through the reader: the window [start, start + 1 day), day D by default."""
     start = D if start is None else start
-    return read_github_api(spec, start=start, end=start + DAY, secret=None, load_batch_id=batch,
+    return read_api_source(spec, start=start, end=start + DAY, secret=None, load_batch_id=batch,
                            client=client_for(spec, fake_time), now=now)
 
 
@@ -216,7 +216,7 @@ def test_transient_faults_lose_and_duplicate_nothing(tmp_path, api, github, fake
     api.fault("/repos/acme/api/commits", reset())
     api.fault("/repos/acme/api/issues/events", malformed())
     client = client_for(faulty, fake_time)
-    rows_faulty, _ = read_github_api(
+    rows_faulty, _ = read_api_source(
         faulty, start=D, end=D + DAY, secret=None, load_batch_id="b", client=client, now=D + 2 * DAY
     )
 
@@ -261,7 +261,7 @@ def test_options_and_token_fail_clearly(tmp_path, api, monkeypatch) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     spec = make_spec(tmp_path, api)
     with pytest.raises(ValueError, match="GITHUB_TOKEN is not set"):
-        read_github_api(spec, start=D, end=D + DAY, secret=None, load_batch_id="x", now=D + DAY)
+        read_api_source(spec, start=D, end=D + DAY, secret=None, load_batch_id="x", now=D + DAY)
     for options, match in [
         ({"repos": []}, r"'repos' \(a list\) or 'org' is required"),
         ({"repos": [REPO], "resources": ["wiki"]}, r"unknown resource\(s\) \['wiki'\]"),
@@ -283,7 +283,7 @@ def test_options_and_token_fail_clearly(tmp_path, api, monkeypatch) -> None:
 
 
 def test_reader_types_are_registered_and_dispatch(tmp_path, api, github) -> None:
-    assert READERS["github_api"] is read_github_api
+    assert READERS["github_api"] is read_api_source
     assert {"github_api", "gitlab_api", "pagerduty_api"} <= set(READERS)
     spec = make_spec(tmp_path, api, resources=["deployments"])
     rows, rejects = read_source(spec, start=NAIVE_D, end=NAIVE_D + DAY, secret="ignored", load_batch_id="x")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.sources.pull.cursors import PullState
-from devmetrics_assets.sources.pull.reader import PullError, build_client, read_gitlab_api
+from devmetrics_assets.sources.pull.reader import PullError, build_client, read_api_source
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets_tests.sources.pull.fake_api import FakeApi, FakeTime, Request, json_reply, status
@@ -186,7 +186,7 @@ def make_spec(tmp_path, api: FakeApi) -> SourceSpec:
 def test_gitlab_pull_lands_hook_shaped_bodies(tmp_path, api, gitlab, fake_time: FakeTime) -> None:
     spec = make_spec(tmp_path, api)
     client = build_client(spec, sleep=fake_time.sleep, clock=fake_time.clock, rng=random.Random(1))
-    rows, rejects = read_gitlab_api(
+    rows, rejects = read_api_source(
         spec, start=D, end=D + DAY, secret=None, load_batch_id="b", client=client, now=D + 2 * DAY
     )
 
@@ -231,7 +231,7 @@ def test_gitlab_failure_keeps_cursor(tmp_path, api, gitlab, fake_time: FakeTime)
     api.fault("/api/v4/projects/acme%2Fshop/merge_requests", status(500), status(500))
     client = build_client(spec, sleep=fake_time.sleep, clock=fake_time.clock, rng=random.Random(1))
     with pytest.raises(PullError, match=r"merge_requests@acme/shop .*after 2 attempt\(s\): HTTP 500"):
-        read_gitlab_api(
+        read_api_source(
             spec,
             start=D,
             end=D + DAY,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devmetrics_assets.sources.pull.reader import build_client, pull_source, read_pagerduty_api
+from devmetrics_assets.sources.pull.reader import build_client, pull_source, read_api_source
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets_tests.sources.pull.fake_api import FakeApi, FakeTime, Request
@@ -99,7 +99,7 @@ def make_spec(tmp_path, api: FakeApi, **extra) -> SourceSpec:
 def test_incidents_become_v3_events(tmp_path, api, pagerduty, fake_time: FakeTime) -> None:
     spec = make_spec(tmp_path, api)
     client = build_client(spec, sleep=fake_time.sleep, clock=fake_time.clock, rng=random.Random(1))
-    rows, rejects = read_pagerduty_api(
+    rows, rejects = read_api_source(
         spec, start=D, end=D + DAY, secret=None, load_batch_id="b", client=client, now=D + 2 * DAY
     )
     ids = set(rows["delivery_id"])

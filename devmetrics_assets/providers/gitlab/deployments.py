@@ -18,7 +18,6 @@ import re
 
 import pandas as pd
 
-from devmetrics_assets.transforms.github_payloads import blank_to_none, first_reason, json_fields, to_int
 from devmetrics_assets.transforms.normalised import (
     DEP_COLUMNS,
     STAT_COLUMNS,
@@ -27,6 +26,7 @@ from devmetrics_assets.transforms.normalised import (
     reason_series,
     stable_id,
 )
+from devmetrics_assets.transforms.payloads import blank_to_none, first_reason, json_fields, to_int
 
 DEPLOY = "Deployment Hook"
 DEPLOYMENT_EVENTS = (DEPLOY,)

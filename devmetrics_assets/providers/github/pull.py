@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from devmetrics_assets.sources.pull.github_issues import GitHubIssues
+from devmetrics_assets.providers.github.pull_issues import GitHubIssues
 from devmetrics_assets.sources.pull.http import HttpClient
 from devmetrics_assets.sources.pull.pagination import iter_link_pages, page_items
 from devmetrics_assets.sources.pull.records import (

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from devmetrics_assets.transforms.github_payloads import dig
-from devmetrics_assets.transforms.gitlab_changes import build_changes, closed_issue_numbers
-from devmetrics_assets.transforms.gitlab_deployments import (
+from devmetrics_assets.providers.gitlab.changes import build_changes, closed_issue_numbers
+from devmetrics_assets.providers.gitlab.deployments import (
     DEPLOY,
     DEPLOYMENT_EVENTS,
     STATE_MAP,
     parse_deployments,
 )
-from devmetrics_assets.transforms.gitlab_incidents import (
+from devmetrics_assets.providers.gitlab.incidents import (
     CONFIDENTIAL_ISSUE,
     CONFIDENTIAL_NOTE,
     INCIDENT_EVENTS,
@@ -33,7 +32,7 @@ from devmetrics_assets.transforms.gitlab_incidents import (
     build_incidents,
     parse_incident_events,
 )
-from devmetrics_assets.transforms.gitlab_mainline import (
+from devmetrics_assets.providers.gitlab.mainline import (
     MAINLINE_EVENTS,
     MR,
     PUSH,
@@ -41,6 +40,7 @@ from devmetrics_assets.transforms.gitlab_mainline import (
     parse_mainline,
 )
 from devmetrics_assets.transforms.normalised import normalise_time
+from devmetrics_assets.transforms.payloads import dig
 
 PROVIDER = "gitlab"
 

@@ -17,17 +17,22 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from devmetrics_assets.bounded_json import MAX_JSON_DEPTH, json_depth
+from devmetrics_assets.providers.github.anchors import ANCHOR_PATHS, event_anchor_value
 from devmetrics_assets.sources.lines import DAY_FILE, Line, iter_lines
 from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.storage import tables as T
-from devmetrics_assets.transforms.github_payloads import ANCHOR_PATHS, event_anchor_value, to_utc
+from devmetrics_assets.transforms.payloads import to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
+
+if TYPE_CHECKING:  # sources/registry.py reads the provider registry
+    from devmetrics_assets.sources.registry import SourceSpec
 
 PROVIDER = "github"
 
@@ -74,7 +79,7 @@ def _hmac_pads(secret: str) -> tuple[str, str]:
 
 
 def _anchor_sql() -> str:
-    """GitHub's anchor rule (github_payloads.ANCHOR_PATHS) as one SQL CASE over `body`."""
+    """GitHub's anchor rule (anchors.ANCHOR_PATHS) as one SQL CASE over `body`."""
     cases = []
     for event, paths in ANCHOR_PATHS.items():
         values = ", ".join(
@@ -342,3 +347,16 @@ def _split(judged: pd.DataFrame, *, source: str, secret: str | None, load_batch_
         T.RECORD_REF: good["ref"].astype("str"),
     }, columns=BRONZE_COLUMNS)
     return bronze, rejects
+
+
+def read_github_jsonl(
+    spec: SourceSpec, *, start: datetime, end: datetime, secret: str | None, load_batch_id: str,
+    bounds: TimeBounds | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reader of type `github_jsonl`: recorded GitHub deliveries in the source's landing folder, received
+    in [start, end)."""
+    paths = sorted(spec.landing_dir.glob("*.jsonl")) if spec.landing_dir.exists() else []
+    return parse_deliveries(
+        select_files(paths, start.date(), end.date()), source=spec.name, secret=secret,
+        load_batch_id=load_batch_id, received_start=start, received_end=end, bounds=bounds,
+    )

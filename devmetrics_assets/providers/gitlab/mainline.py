@@ -15,7 +15,8 @@ GitLab says differently is here:
   `squash_commit_sha`, else `last_commit.id` (fast-forward). Merge method from the payload: `squash`
   (flag or squash sha) → squash; a merge commit → merge; otherwise rebase (fast-forward), replacing
   GitHub's message-based guess. merged_at = `merged_at` when present, else `updated_at` of the merge event.
-- `load_mainline` memoises the latest result on the same content hash as GitHub's (mainline._fingerprint),
+- `load_mainline` memoises the latest result on the same content hash as GitHub's
+  (mainline_model.fingerprint),
   because all three Silver builders need the same main line.
 """
 
@@ -26,7 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from devmetrics_assets.transforms.github_payloads import (
+from devmetrics_assets.transforms.mainline_model import (
+    MainlineInputs,
+    build_mainline,
+    fingerprint,
+    merged_pull_requests,
+)
+from devmetrics_assets.transforms.normalised import parse_times, received
+from devmetrics_assets.transforms.payloads import (
     UTC_DTYPE,
     ZERO_SHA,
     blank_to_none,
@@ -35,13 +43,6 @@ from devmetrics_assets.transforms.github_payloads import (
     json_fields,
     to_int,
 )
-from devmetrics_assets.transforms.mainline import (
-    MainlineInputs,
-    _fingerprint,
-    build_mainline,
-    merged_pull_requests,
-)
-from devmetrics_assets.transforms.normalised import parse_times, received
 from devmetrics_assets.transforms.quarantine import bronze_rejects
 
 PUSH, MR = "Push Hook", "Merge Request Hook"
@@ -307,7 +308,7 @@ _MEMO: dict[tuple[int, int], tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]] 
 
 def load_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]:
     """(inputs, merged MRs, main line with payload merge methods) of GitLab rows; memoised, read-only."""
-    key = _fingerprint(deliveries)
+    key = fingerprint(deliveries)
     if key not in _MEMO:
         inputs, methods = parse_mainline(deliveries)
         merged = merged_pull_requests(inputs.prs)

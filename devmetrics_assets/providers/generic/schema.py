@@ -18,7 +18,7 @@ import reprlib
 from datetime import datetime
 from typing import Any
 
-from devmetrics_assets.transforms.generic import DEPLOY_STATES, TERMINAL
+from devmetrics_assets.providers.generic.silver import DEPLOY_STATES, TERMINAL
 
 EVENT_TYPES = ("deployment", "incident")
 # One vocabulary with the generic Silver parser: the status words it maps, and which of them are final.

@@ -1,4 +1,4 @@
-"""The main line: ordered commits of pushes to each repo's default branch, mapped to changes.
+"""GitHub's main line: push and pull_request deliveries parsed into the main-line model (mainline_model.py).
 
 Rules (contracts §2, §5):
 - Only `refs/heads/<repository.default_branch>` pushes build the main line; branch deletions
@@ -21,14 +21,17 @@ Rules (contracts §2, §5):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import duckdb
 import numpy as np
 import pandas as pd
 
-from devmetrics_assets.transforms.github_payloads import (
-    UTC_DTYPE,
+from devmetrics_assets.transforms.mainline_model import (
+    MainlineInputs,
+    build_mainline,
+    fingerprint,
+    merged_pull_requests,
+    received,
+)
+from devmetrics_assets.transforms.payloads import (
     ZERO_SHA,
     blank_to_none,
     first_reason,
@@ -40,32 +43,8 @@ from devmetrics_assets.transforms.github_payloads import (
 from devmetrics_assets.transforms.quarantine import bronze_rejects
 
 PR_TIME_FIELDS = ("created_at", "updated_at", "closed_at", "merged_at")
-MAINLINE_COLUMNS = [
-    "repo",
-    "sha",
-    "commit_at",
-    "pushed_at",
-    "pos",
-    "seq",
-    "push_key",
-    "change_id",
-    "pr_number",
-    "is_head",
-    "merge_method",
-    "message",
-]
 
 
-@dataclass(frozen=True)
-class MainlineInputs:
-    """Parsed, validated, deduplicated push and pull_request deliveries."""
-
-    pushes: pd.DataFrame  # one row per branch push: push_key, repo, branch, default_branch, before, ...
-    commits: pd.DataFrame  # one row per commit of a kept push: push_key, sha, pos, commit_at, message
-    prs: pd.DataFrame  # one row per pull_request delivery (deduped)
-    rejects: pd.DataFrame  # Bronze rejects (any day): source, record_ref, partition_day, reason, record
-    # Branch deletions (repo, branch, pushed_at): a deletion ends a branch's life (branches.py).
-    deletions: pd.DataFrame | None = None
 
 
 PATHS = {
@@ -90,10 +69,6 @@ PATHS = {
 TYPE_PATHS = {"commits_type": "$.commits", "pr_type": "$.pull_request"}
 
 
-def _received(deliveries: pd.DataFrame) -> pd.Series:
-    if "received_at" in deliveries:
-        return pd.to_datetime(deliveries["received_at"], utc=True, errors="coerce").reset_index(drop=True)
-    return pd.Series(pd.NaT, index=range(len(deliveries)), dtype=UTC_DTYPE)
 
 
 def _commit_reasons(commits: pd.DataFrame) -> pd.Series:
@@ -192,7 +167,7 @@ def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
     )
     usable = reasons.isna().to_numpy()
     f["row"] = np.arange(n)
-    f["received_at"] = _received(frame)
+    f["received_at"] = received(frame)
     deleting = (
         is_push
         & ok_body
@@ -256,120 +231,17 @@ def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
     )
 
 
-def merged_pull_requests(prs: pd.DataFrame) -> pd.DataFrame:
-    """One row per PR merged into its repo's default branch: the latest merged state of (repo, number).
-
-    PR created_at is the earliest seen for that PR (any delivery), for the first_commit_at fallback.
-    """
-    created = prs.groupby(["repo", "number"])["created_at"].min().rename("first_created_at")
-    merged = prs[prs["merged"] & (prs["base_ref"] == prs["default_branch"])]
-    merged = (
-        merged.sort_values(["updated_at", "received_at"], na_position="first", kind="stable")
-        .drop_duplicates(["repo", "number"], keep="last")
-        .join(created, on=["repo", "number"])
-    )
-    merged = merged.assign(created_at=merged["created_at"].fillna(merged["first_created_at"]))
-    return merged.drop(columns="first_created_at").reset_index(drop=True)
 
 
-def _push_order(pushes: pd.DataFrame) -> pd.Series:
-    """Sequence number of each push inside its repo: pushed_at, then before→after chain, then received."""
-    ordered = pushes.sort_values(["repo", "pushed_at", "received_at", "push_key"], kind="stable")
-    depth = pd.Series(0, index=ordered.index)
-    tied = ordered.duplicated(["repo", "pushed_at"], keep=False)
-    for _, group in ordered[tied].groupby(["repo", "pushed_at"], sort=False):
-        by_after = {a: idx for idx, a in zip(group.index, group["after"], strict=True)}
-        for idx, before in zip(group.index, group["before"], strict=True):
-            d, seen, cur = 0, {idx}, before
-            while cur in by_after and by_after[cur] not in seen:
-                seen.add(by_after[cur])
-                cur = group.at[by_after[cur], "before"]
-                d += 1
-            depth[idx] = d
-    ordered = ordered.assign(_depth=depth).sort_values(
-        ["repo", "pushed_at", "_depth", "received_at", "push_key"], kind="stable"
-    )
-    return pd.Series(np.arange(len(ordered)), index=ordered["push_key"].to_numpy())
 
 
-def _empty_mainline() -> pd.DataFrame:
-    dtypes = {
-        "repo": "str",
-        "sha": "str",
-        "commit_at": UTC_DTYPE,
-        "pushed_at": UTC_DTYPE,
-        "pos": "int64",
-        "seq": "int64",
-        "push_key": "int64",
-        "change_id": "str",
-        "pr_number": "Int64",
-        "is_head": "bool",
-        "merge_method": "str",
-        "message": "str",
-    }
-    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in dtypes.items()})
 
 
-def build_mainline(inputs: MainlineInputs, merged: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Ordered main line per repo with change ids (columns MAINLINE_COLUMNS); seq is 0-based per repo."""
-    if merged is None:
-        merged = merged_pull_requests(inputs.prs)
-    pushes = inputs.pushes[inputs.pushes["branch"] == inputs.pushes["default_branch"]]
-    order = _push_order(pushes)
-    ml = inputs.commits[inputs.commits["push_key"].isin(order.index)]
-    ml = ml.join(pushes.set_index("push_key")[["repo", "pushed_at"]], on="push_key")
-    ml = ml.assign(_order=order.reindex(ml["push_key"]).to_numpy())
-    ml = ml.sort_values(["_order", "pos"], kind="stable").drop_duplicates(["repo", "sha"], keep="first")
-    ml = ml.assign(seq=ml.groupby("repo", sort=False).cumcount()).reset_index(drop=True)
-    if ml.empty:
-        return _empty_mainline()
-
-    heads = (
-        merged.sort_values("merged_at", kind="stable")
-        .drop_duplicates(["repo", "merge_commit_sha"], keep="last")[["repo", "merge_commit_sha", "number"]]
-        .rename(columns={"merge_commit_sha": "sha", "number": "_head_pr"})
-    )
-    ml = ml.merge(heads, on=["repo", "sha"], how="left")
-    ml["is_head"] = ml["_head_pr"].notna()
-    ml["pr_number"] = ml.groupby("push_key", sort=False)["_head_pr"].bfill().astype("Int64")
-    is_pr = ml["pr_number"].notna()
-    ml["change_id"] = np.where(
-        is_pr,
-        ml["repo"] + "#" + ml["pr_number"].astype("str"),
-        ml["repo"] + "@" + ml["sha"],
-    )
-    ml["change_id"] = ml["change_id"].astype("str")
-    ml["merge_method"] = "direct"
-    head_rows = ml[ml["is_head"]]
-    if len(head_rows):
-        size = ml[is_pr].groupby("change_id").size()
-        n = head_rows["pr_number"].astype("int64").astype("str")
-        msg = head_rows["message"].fillna("")
-        first_line = msg.str.split("\n", n=1).str[0].str.rstrip()
-        is_merge = [m.startswith(f"Merge pull request #{k}") for m, k in zip(msg, n, strict=True)]
-        is_squash = [fl.endswith(f"(#{k})") for fl, k in zip(first_line, n, strict=True)]
-        one = size.reindex(head_rows["change_id"]).to_numpy() == 1
-        method = np.where(
-            is_merge, "merge", np.where(one & np.array(is_squash, dtype=bool), "squash", "rebase")
-        )
-        by_change = pd.Series(method, index=head_rows["change_id"].to_numpy())
-        ml.loc[is_pr, "merge_method"] = by_change.reindex(ml.loc[is_pr, "change_id"]).to_numpy()
-    ml = ml.sort_values(["repo", "seq"], kind="stable").reset_index(drop=True)
-    return ml[MAINLINE_COLUMNS]
 
 
 _MEMO: dict[tuple[int, int], tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]] = {}
 
 
-def _fingerprint(deliveries: pd.DataFrame) -> tuple[int, int]:
-    """(row count, 64-bit hash of every row's identity, body and position): ~0.1 s for 100k rows."""
-    cols = [c for c in ("source", "delivery_id", "event_type", "body", "received_at") if c in deliveries]
-    src = deliveries[cols].reset_index(drop=True).assign(_row=np.arange(len(deliveries)))
-    hashed = ", ".join(["_row", *cols])
-    with duckdb.connect() as con:
-        con.register("src", src)
-        count, digest = con.execute(f"SELECT count(*), bit_xor(hash({hashed})) FROM src").fetchall()[0]
-    return int(count), int(digest or 0)
 
 
 def load_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]:
@@ -378,7 +250,7 @@ def load_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFram
     All three Silver builders need the main line of the same history; the result for the latest input
     is memoised on a content hash (bodies included), so a run that builds all three parses it once.
     """
-    key = _fingerprint(deliveries)
+    key = fingerprint(deliveries)
     if key not in _MEMO:
         inputs = parse_mainline_deliveries(deliveries)
         merged = merged_pull_requests(inputs.prs)

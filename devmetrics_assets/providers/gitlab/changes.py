@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import pandas as pd
 
+from devmetrics_assets.providers.gitlab.mainline import load_mainline
 from devmetrics_assets.transforms.branches import head_branch_first_commits
+from devmetrics_assets.transforms.changes_model import (
+    IncidentKeys,
+    direct_changes,
+    finish_changes,
+    pr_changes,
+)
 from devmetrics_assets.transforms.closing import gitlab_closed_issues
-from devmetrics_assets.transforms.github_payloads import as_day, utc_day
-from devmetrics_assets.transforms.gitlab_mainline import load_mainline
+from devmetrics_assets.transforms.payloads import as_day, utc_day
 from devmetrics_assets.transforms.quarantine import in_window
 from devmetrics_assets.transforms.reviews import GITLAB_NOTE, gitlab_reviews
-from devmetrics_assets.transforms.silver_changes import (
-    IncidentKeys,
-    _direct_changes,
-    _pr_changes,
-    finish_changes,
-)
 
 
 def closed_issue_numbers(*texts: object, repo: str | None = None) -> list[int]:
@@ -52,8 +52,8 @@ def build_changes(
     merged_w = merged[in_window(utc_day(merged["merged_at"]), start, end)].reset_index(drop=True)
     direct_w = mainline[in_window(utc_day(mainline["pushed_at"]), start, end) & mainline["pr_number"].isna()]
     firsts = head_branch_first_commits(inputs, merged_w, mainline)
-    prs = _pr_changes(merged_w, mainline, firsts, gitlab_closed_issues, reviews=reviews)
-    direct = _direct_changes(direct_w, gitlab_closed_issues)
+    prs = pr_changes(merged_w, mainline, firsts, gitlab_closed_issues, reviews=reviews)
+    direct = direct_changes(direct_w, gitlab_closed_issues)
     changes = finish_changes(pd.concat([prs, direct], ignore_index=True), mainline, incident_keys, start, end)
     rejects = inputs.rejects[in_window(as_day(inputs.rejects["partition_day"]), start, end)]
     return changes, rejects

@@ -29,9 +29,9 @@ from typing import Any
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import dig, int_or_none, parse_bodies, text_or_none
 from devmetrics_assets.transforms.incident_events import build_incidents_with, parsed_events
 from devmetrics_assets.transforms.normalised import normalise_time, parse_times, received, repo_for_service
+from devmetrics_assets.transforms.payloads import dig, int_or_none, parse_bodies, text_or_none
 
 PROVIDER = "pagerduty"
 OPENING = {"incident.triggered": "open", "incident.resolved": "close", "incident.reopened": "reopen"}

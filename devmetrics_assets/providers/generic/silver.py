@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import UTC_DTYPE, parse_bodies, text_or_none
 from devmetrics_assets.transforms.incident_events import build_incidents_with, incidents_from_events
-from devmetrics_assets.transforms.mainline import MainlineInputs, build_mainline
+from devmetrics_assets.transforms.mainline_model import MainlineInputs, build_mainline
 from devmetrics_assets.transforms.normalised import (
     DEP_COLUMNS,
     EVENT_COLUMNS,
@@ -40,6 +39,7 @@ from devmetrics_assets.transforms.normalised import (
     repo_for_service,
     stable_id,
 )
+from devmetrics_assets.transforms.payloads import UTC_DTYPE, parse_bodies, text_or_none
 from devmetrics_assets.transforms.quarantine import empty_rejects
 
 PROVIDER = "generic"

@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import (
+from devmetrics_assets.providers.github.mainline import mainline_from_deliveries
+from devmetrics_assets.transforms.normalised import final_status
+from devmetrics_assets.transforms.payloads import (
     UTC_DTYPE,
     as_day,
     blank_to_none,
@@ -40,34 +42,12 @@ from devmetrics_assets.transforms.github_payloads import (
     to_utc,
     utc_day,
 )
-from devmetrics_assets.transforms.mainline import mainline_from_deliveries
 from devmetrics_assets.transforms.quarantine import bronze_rejects, in_window, quarantine_rows
 from devmetrics_assets.transforms.releases import sequence
+from devmetrics_assets.transforms.silver_contract import DEPLOYMENTS_DTYPES
 
 ASSET = "silver_deployments"
-DEPLOYMENTS_DTYPES: dict[str, str] = {
-    "deployment_id": "str",
-    "repo": "str",
-    "environment": "str",
-    "is_production": "bool",
-    "sha": "str",
-    "created_at": UTC_DTYPE,
-    "finished_at": UTC_DTYPE,
-    "final_status": "str",
-    "status_count": "int64",
-    "is_rollback": "bool",
-    "previous_deployment_id": "str",
-    "release_id": "str",
-    "is_baseline": "bool",
-    "undoes_deployment_id": "str",
-    "change_ids": "str",
-    "commit_shas": "str",
-    "changes_known": "bool",
-    "event_day": "datetime64[us]",
-}
-DEPLOYMENTS_COLUMNS = list(DEPLOYMENTS_DTYPES)
 STATES = {"pending", "in_progress", "queued", "success", "failure", "error", "inactive", "waiting"}
-OUTCOMES = ("success", "failure", "error")
 
 
 PATHS = {
@@ -83,7 +63,7 @@ PATHS = {
 TYPE_PATHS = {"dep_type": "$.deployment", "status_type": "$.deployment_status"}
 
 
-def _parse(deliveries: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+def parse_deployments(deliveries: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """(deployments, statuses, reasons) from deployment / deployment_status Bronze rows (one JSON pass)."""
     f = json_fields(deliveries["body"], PATHS, TYPE_PATHS)
     n = len(f)
@@ -137,25 +117,8 @@ def _parse(deliveries: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Ser
     return deps, stats, reasons
 
 
-def _final_status(deps: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
-    key = ["repo", "dep_id"]
-    stats = stats.sort_values(["created_at", "status_id"], kind="stable")
-    count = stats.groupby(key).size().rename("status_count")
-    outcome = stats[stats["state"].isin(OUTCOMES)].drop_duplicates(key, keep="last")
-    inactive = stats[stats["state"] == "inactive"].drop_duplicates(key, keep="last")
-    final = pd.concat([outcome, inactive]).drop_duplicates(key, keep="first").set_index(key)
-    out = deps.join(count, on=key).join(
-        final[["state", "created_at"]].rename(columns={"state": "final_status", "created_at": "finished_at"}),
-        on=key,
-    )
-    out["status_count"] = out["status_count"].fillna(0).astype("int64")
-    out["final_status"] = out["final_status"].fillna("pending")
-    return out
 
 
-def _ship(deps: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules) -> pd.DataFrame:
-    """previous_deployment_id, releases, rollbacks, baseline and shipped changes (transforms/releases.py)."""
-    return sequence(deps, mainline, rules)
 
 
 def build_silver_deployments(
@@ -173,11 +136,11 @@ def build_silver_deployments(
     """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     frame = deliveries.reset_index(drop=True)
-    deps, stats, reasons = _parse(frame)
+    deps, stats, reasons = parse_deployments(frame)
     mainline = mainline_from_deliveries(mainline_deliveries)
-    deps = _final_status(deps, stats)
+    deps = final_status(deps, stats)
     deps["deployment_id"] = deps["repo"] + ":" + deps["dep_id"].astype("str")
-    deps = _ship(deps, mainline, rules)
+    deps = sequence(deps, mainline, rules)
     deps["created_at"] = deps["created_at"].astype(UTC_DTYPE)
     deps["finished_at"] = pd.to_datetime(deps["finished_at"], utc=True).astype(UTC_DTYPE)
     deps["event_day"] = utc_day(deps["created_at"])

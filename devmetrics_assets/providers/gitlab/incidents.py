@@ -18,15 +18,15 @@ from typing import Any
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import (
+from devmetrics_assets.transforms.incident_events import build_incidents_with, parsed_events
+from devmetrics_assets.transforms.normalised import parse_times, received
+from devmetrics_assets.transforms.payloads import (
     dig,
     first_reason,
     int_or_none,
     parse_bodies,
     text_or_none,
 )
-from devmetrics_assets.transforms.incident_events import build_incidents_with, parsed_events
-from devmetrics_assets.transforms.normalised import parse_times, received
 
 ISSUE, NOTE = "Issue Hook", "Note Hook"
 CONFIDENTIAL_ISSUE, CONFIDENTIAL_NOTE = "Confidential Issue Hook", "Confidential Note Hook"
@@ -135,4 +135,5 @@ def build_incidents(
     deliveries: pd.DataFrame, mainline: pd.DataFrame, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(GitLab incidents opened in [start, end), rejects of unusable deliveries of incident issues)."""
-    return build_incidents_with(parse_incident_events, deliveries, mainline, rules, start, end, "gitlab")
+    return build_incidents_with(parse_incident_events, deliveries, mainline, rules, start, end, "gitlab",
+                                issue_tracker=True)

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.github_payloads import (
+from devmetrics_assets.providers.github.mainline import mainline_from_deliveries
+from devmetrics_assets.transforms.payloads import (
     ShaIndex,
     as_day,
     conform,
@@ -42,25 +43,10 @@ from devmetrics_assets.transforms.github_payloads import (
     to_utc,
     utc_day,
 )
-from devmetrics_assets.transforms.mainline import mainline_from_deliveries
 from devmetrics_assets.transforms.quarantine import bronze_rejects, in_window, quarantine_rows
+from devmetrics_assets.transforms.silver_contract import INCIDENTS_DTYPES
 
 ASSET = "silver_incidents"
-INCIDENTS_DTYPES: dict[str, str] = {
-    "incident_id": "str",
-    "repo": "str",
-    "provider": "str",
-    "number": "int64",
-    "title": "str",
-    "opened_at": "datetime64[us, UTC]",
-    "resolved_at": "datetime64[us, UTC]",
-    "reopened_count": "int64",
-    "is_open": "bool",
-    "root_cause_raw": "str",
-    "root_cause_sha": "str",
-    "event_day": "datetime64[us]",
-}
-INCIDENTS_COLUMNS = list(INCIDENTS_DTYPES)
 _DTYPES = {
     "row": "int64",
     "number": "int64",

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from devmetrics_assets.transforms.github_payloads import (
+from devmetrics_assets.providers.github.anchors import event_anchor
+from devmetrics_assets.transforms.payloads import (
     ShaIndex,
     conform,
     dig,
-    event_anchor,
     fixed_issue_numbers,
     json_array_items,
     json_fields,

@@ -1,6 +1,6 @@
-"""Reading GitHub webhook bodies safely: field access, timestamps, anchors and text conventions.
+"""Reading provider payloads safely: field access, timestamps, frames and text conventions (every provider).
 
-Rules kept here (contracts §2/§3):
+Rules kept here (contracts §2/§3; GitHub's event anchors are in providers/github/anchors.py):
 - A body is parsed once. High-volume event types (push, pull_request, deployment*) go through
   `json_fields` / `json_array_items`: one DuckDB JSON pass extracting the needed paths as columns
   (json.loads alone costs 4-6 s for 150k deliveries on this hardware). Low-volume ones (issues,
@@ -8,7 +8,6 @@ Rules kept here (contracts §2/§3):
 - Timestamps arrive as ISO-8601 strings with offsets (`created_at`, commit `timestamp`) or as epoch
   integers (`repository.pushed_at`); both become UTC. A value that is present but unparseable is
   reported as *bad* (callers quarantine), a missing value is simply missing.
-- The event anchor (the Silver partition day of a delivery) follows the table in contracts §3.
 - `root cause: <sha>` (7–40 hex, case-insensitive, optional spaces) — the last mention wins.
 - `fixes|closes|resolves #N` (and GitHub's other closing keywords: fix/fixed, close/closed,
   resolve/resolved) reference issue N of the same repository; `org/repo#N` is another repo and ignored.
@@ -273,43 +272,6 @@ def as_day(values: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     return s.dt.floor("D").astype(DAY_DTYPE)
-
-
-# --------------------------------------------------------------------------- anchors
-# The anchor rule as data (first present path wins), shared by the Python and the SQL readers.
-ANCHOR_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "push": (("repository", "pushed_at"),),
-    "pull_request": (("pull_request", "merged_at"), ("pull_request", "updated_at")),
-    "deployment": (("deployment", "created_at"),),
-    "deployment_status": (("deployment", "created_at"),),
-    "issues": (("issue", "created_at"),),
-    "issue_comment": (("issue", "created_at"),),
-    # A review anchors on its own time (at or before the merge it counts for): silver_changes of the
-    # landing day reads it (reviews.py).
-    "pull_request_review": (("review", "submitted_at"), ("pull_request", "updated_at")),
-}
-
-
-def event_anchor_value(event_type: str, body: dict) -> Any:
-    """The raw anchor field (ISO text or epoch) that decides a delivery's Silver partition day (contracts §3).
-
-    push: repository.pushed_at; pull_request: merged_at when set, else updated_at; deployment and
-    deployment_status: deployment.created_at; issues and issue_comment: issue.created_at;
-    pull_request_review: review.submitted_at (else pull_request.updated_at).
-    Anything else gives None (the caller uses the received day). Parse many at once with `to_utc`.
-    """
-    if not isinstance(body, dict):
-        return None
-    for path in ANCHOR_PATHS.get(event_type, ()):
-        value = dig(body, *path)
-        if value:
-            return value
-    return None
-
-
-def event_anchor(event_type: str, body: dict) -> pd.Timestamp | None:
-    """`event_anchor_value` parsed to a UTC Timestamp; None if missing or unparseable."""
-    return parse_ts(event_anchor_value(event_type, body))
 
 
 # --------------------------------------------------------------------------- text conventions
