@@ -86,7 +86,7 @@ def scenario_data_only(generated: Path, home: Path) -> dict:
     from devmetrics_assets.layers.silver_changes import compute_changes
     from devmetrics_assets.layers.silver_deployments import compute_deployments
     from devmetrics_assets.layers.silver_incidents import compute_incidents
-    from devmetrics_assets.sources.github_jsonl import parse_deliveries, select_files
+    from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries, select_files
     from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
     from devmetrics_assets.storage.warehouse import Warehouse
     from devmetrics_assets.transforms.gold_metrics import build_gold
