@@ -18,8 +18,8 @@ import pytest
 
 from devmetrics_assets.config import Settings, configured_partition_start
 from devmetrics_assets.definitions import build_definitions
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, SampleOrg, generate_sample_org
 from devmetrics_assets.runner import materialise_days
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, SampleOrg, generate_sample_org
 from devmetrics_assets.storage.warehouse import Warehouse
 
 SAMPLE_START = date(2025, 1, 1)

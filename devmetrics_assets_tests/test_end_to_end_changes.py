@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.definitions import build_definitions
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
 from devmetrics_assets.providers.github.recorded_jsonl import signature_for
 from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets_tests.conftest import settings_in
 

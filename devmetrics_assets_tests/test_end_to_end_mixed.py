@@ -17,10 +17,8 @@ import pytest
 import yaml
 
 from devmetrics_assets.definitions import build_definitions
-from devmetrics_assets.runner import materialise_days
-from devmetrics_assets.sources.registry import SourceSpec, default_sources
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
-from devmetrics_assets.sources.sample_org.mixed import (
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
+from devmetrics_assets.demo.sample_org.mixed import (
     BILLING,
     LEDGER,
     SEARCH,
@@ -28,6 +26,8 @@ from devmetrics_assets.sources.sample_org.mixed import (
     MixedOrg,
     generate_mixed_org,
 )
+from devmetrics_assets.runner import materialise_days
+from devmetrics_assets.sources.registry import SourceSpec, default_sources
 from devmetrics_assets.storage.loaders import load_gold, load_quarantine, load_silver
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets_tests.conftest import land_sample, settings_in

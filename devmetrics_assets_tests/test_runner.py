@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.definitions import build_definitions
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.runner import contiguous_ranges, materialise_days, week_start
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.storage.loaders import load_gold
 from devmetrics_assets_tests.conftest import land_sample, settings_in
 

@@ -82,12 +82,12 @@ def scenario_data_only(generated: Path, home: Path) -> dict:
     import pandas as pd
 
     from devmetrics_assets.config import load_rules
+    from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
     from devmetrics_assets.layers.bronze import CHUNK_DAYS, sub_windows
     from devmetrics_assets.layers.silver_changes import compute_changes
     from devmetrics_assets.layers.silver_deployments import compute_deployments
     from devmetrics_assets.layers.silver_incidents import compute_incidents
     from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries, select_files
-    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
     from devmetrics_assets.storage.warehouse import Warehouse
     from devmetrics_assets.transforms.gold_metrics import build_gold
     from devmetrics_assets.transforms.quarantine import quarantine_rows
@@ -178,20 +178,20 @@ def scenario_floor(generated: Path) -> dict:
 
 
 def scenario_receiver() -> dict:
-    from devmetrics_assets.receiver.bench import measure_throughput
+    from devmetrics_assets.demo.bench.receiver_throughput import measure_throughput
 
     return measure_throughput(20000, 64)
 
 
 def scenario_alert_latency() -> dict:
-    from devmetrics_assets.realtime.bench import measure_alert_latency
+    from devmetrics_assets.demo.bench.alert_latency import measure_alert_latency
 
     return {"mongodb": measure_alert_latency(200, backend="mongodb"),
             "duckdb": measure_alert_latency(200, backend="duckdb")}
 
 
 def child(args: argparse.Namespace) -> None:
-    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
+    from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
 
     # Every scenario verifies signatures, as the demo does, so forged deliveries count nowhere.
     os.environ["GITHUB_WEBHOOK_SECRET"] = SAMPLE_WEBHOOK_SECRET
@@ -250,7 +250,7 @@ def main() -> None:
         return
     work = Path(args.work or tempfile.mkdtemp(prefix="devmetrics-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    from devmetrics_assets.sources.sample_org import generate_sample_org
+    from devmetrics_assets.demo.sample_org import generate_sample_org
 
     started = time.perf_counter()
     org = generate_sample_org(work / "generated", repos=args.repos, days=args.days, seed=args.seed)

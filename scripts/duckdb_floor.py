@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from devmetrics_assets.config import load_rules
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
 
 SQL = r"""
 WITH lines AS (

@@ -53,9 +53,9 @@ from devmetrics_assets.checks import validations as V  # noqa: E402
 from devmetrics_assets.clock import NOW_ENV, utc_now  # noqa: E402
 from devmetrics_assets.config import Settings, configured_partition_start  # noqa: E402
 from devmetrics_assets.definitions import build_definitions  # noqa: E402
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org  # noqa: E402
+from devmetrics_assets.demo.sample_org.payloads import body_text, sign  # noqa: E402
 from devmetrics_assets.runner import materialise_days  # noqa: E402
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org  # noqa: E402
-from devmetrics_assets.sources.sample_org.payloads import body_text, sign  # noqa: E402
 
 BRONZE = "bronze_github"
 PLANTED_WINDOW = 10  # the last 10 days are the "later days"; the last 3 of them go silent

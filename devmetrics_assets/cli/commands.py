@@ -52,9 +52,9 @@ def demo_start(settings: Settings, days: int) -> date:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from devmetrics_assets.demo.sample_org import generate_sample_org
     from devmetrics_assets.instance_setup import prepare_environment
     from devmetrics_assets.partitions import follow_data_start
-    from devmetrics_assets.sources.sample_org import generate_sample_org
     from devmetrics_assets.storage.selection import describe_storage, open_storage
 
     if args.repos < 1 or args.days < 1:

@@ -63,7 +63,7 @@ def use_sample_key(settings: Settings, generated: bool = False) -> None:
     Used by `demo`, and by the other commands when the demo's data is what is landed, so that a Bronze
     partition re-materialised later still rejects the planted forged deliveries.
     """
-    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
+    from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
 
     if os.environ.get("GITHUB_WEBHOOK_SECRET"):
         return

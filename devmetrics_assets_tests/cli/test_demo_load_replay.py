@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from devmetrics_assets.cli import main
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
 from devmetrics_assets.providers.github.recorded_jsonl import signature_for
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET
 from devmetrics_assets.storage.loaders import load_gold
 from devmetrics_assets.storage.warehouse import Warehouse
 

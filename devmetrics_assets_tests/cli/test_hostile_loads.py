@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.cli import main
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.providers.github.recorded_jsonl import signature_for
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.storage.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow

@@ -19,9 +19,9 @@ from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.cli import main
 from devmetrics_assets.config import PARTITIONS_FILE, Settings
 from devmetrics_assets.definitions import build_definitions
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
+from devmetrics_assets.demo.sample_org.mixed import generate_mixed_org
 from devmetrics_assets.providers.github.recorded_jsonl import signature_for
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
-from devmetrics_assets.sources.sample_org.mixed import generate_mixed_org
 from devmetrics_assets.storage.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow

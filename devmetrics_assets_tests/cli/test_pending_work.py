@@ -18,8 +18,8 @@ import pytest
 from devmetrics_assets.cli import main
 from devmetrics_assets.config import Settings
 from devmetrics_assets.definitions import build_definitions
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.runner import DAILY_JOB, run_range
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.storage.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import pytest
 
 from devmetrics_assets.clock import NOW_ENV
 from devmetrics_assets.definitions import build_definitions
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets_tests.conftest import land_sample, settings_in
 

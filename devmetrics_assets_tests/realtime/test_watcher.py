@@ -12,7 +12,7 @@ import pytest
 from devmetrics_assets.alerting.api import Notification
 from devmetrics_assets.alerting.notifier import build_notifier
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.realtime.bench import (
+from devmetrics_assets.demo.bench.alert_latency import (
     bronze_frame,
     bronze_row,
     deployment_status_body,
@@ -249,8 +249,8 @@ def test_watcher_refreshes_exactly_the_alerting_day_through_dagster(tmp_path, mo
     import dagster as dg
 
     from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
     from devmetrics_assets.runner import materialise_days
-    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
     from devmetrics_assets.storage.loaders import load_gold, load_silver
     from devmetrics_assets_tests.conftest import land_sample, settings_in
 

@@ -12,8 +12,8 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
+from devmetrics_assets.demo.bench.receiver_throughput import serve_in_thread
 from devmetrics_assets.receiver import create_app
-from devmetrics_assets.receiver.bench import serve_in_thread
 from devmetrics_assets.receiver.providers import Rejected, authenticate
 from devmetrics_assets.sources.registry import sources_from_mapping
 from devmetrics_assets_tests.receiver.conftest import (

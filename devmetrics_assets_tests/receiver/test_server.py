@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from devmetrics_assets.demo.bench.receiver_throughput import (
+    measure_throughput,
+    serve_in_process,
+    serve_in_thread,
+)
 from devmetrics_assets.receiver import create_app
-from devmetrics_assets.receiver.bench import measure_throughput, serve_in_process, serve_in_thread
 from devmetrics_assets_tests.receiver.conftest import (
     PROVIDERS,
     SECRETS,

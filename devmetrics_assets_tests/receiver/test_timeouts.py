@@ -10,9 +10,9 @@ import time
 import pytest
 import requests
 
+from devmetrics_assets.demo.bench.receiver_throughput import serve_in_process, serve_in_thread
 from devmetrics_assets.receiver import create_app
 from devmetrics_assets.receiver.__main__ import parse_args
-from devmetrics_assets.receiver.bench import serve_in_process, serve_in_thread
 from devmetrics_assets_tests.receiver.conftest import (
     PROVIDERS,
     SECRETS,

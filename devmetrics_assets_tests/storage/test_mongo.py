@@ -464,7 +464,7 @@ def materialise_sample(root, org, env: dict[str, str]):
 @pytest.fixture(scope="module", params=["secantus", "real"])
 def graph_pair(request, tmp_path_factory):
     """The tiny sample org (2 repos x 20 days) materialised once into DuckDB and once into MongoDB."""
-    from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
+    from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
     from devmetrics_assets.storage.mongo import shared_client
     from devmetrics_assets_tests.mongo_support import real_mongodb_uri
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from devmetrics_assets.config import load_rules
-from devmetrics_assets.sources.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org, run_generation
+from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org, run_generation
 
 REPOS, DAYS = 3, 30
 

@@ -1,6 +1,6 @@
 """Alert latency: a delivery stored in Bronze -> its notification received by a local HTTP endpoint.
 
-    from devmetrics_assets.realtime.bench import measure_alert_latency
+    from devmetrics_assets.demo.bench.alert_latency import measure_alert_latency
     measure_alert_latency(200)                        # MongoDB (MONGODB_URI, else SecantusDB in process)
     measure_alert_latency(200, backend="duckdb")      # DuckDB Bronze tail
 
