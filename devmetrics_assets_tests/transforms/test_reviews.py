@@ -22,8 +22,15 @@ from devmetrics_assets.transforms.anchors import anchor_value
 from devmetrics_assets.transforms.reviews import github_reviews, gitlab_reviews
 from devmetrics_assets.transforms.silver_contract import CHANGES_COLUMNS
 from devmetrics_assets.transforms.silver_entities import review_landing_days
-from devmetrics_assets_tests.transforms.test_gitlab import SHOP, gl_commit, gl_mr, gl_push, landed, project
-from devmetrics_assets_tests.transforms.test_mainline import API, story_rows
+from devmetrics_assets_tests.providers.github.test_mainline import API, story_rows
+from devmetrics_assets_tests.providers.gitlab.test_silver import (
+    SHOP,
+    gl_commit,
+    gl_mr,
+    gl_push,
+    landed,
+    project,
+)
 from devmetrics_assets_tests.transforms.test_payloads import bronze, repository, sha
 
 RULES = DoraRules()

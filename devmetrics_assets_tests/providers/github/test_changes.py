@@ -11,7 +11,7 @@ from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.providers.github.changes import build_silver_changes
 from devmetrics_assets.transforms.silver_contract import CHANGES_COLUMNS
-from devmetrics_assets_tests.transforms.test_mainline import API, story
+from devmetrics_assets_tests.providers.github.test_mainline import API, story
 from devmetrics_assets_tests.transforms.test_payloads import (
     bronze,
     commit,

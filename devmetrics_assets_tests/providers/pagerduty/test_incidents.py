@@ -11,7 +11,7 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
 from devmetrics_assets.transforms.silver_contract import INCIDENTS_COLUMNS
-from devmetrics_assets_tests.transforms.test_gitlab import D3, D4, SHOP, landed, story
+from devmetrics_assets_tests.providers.gitlab.test_silver import D3, D4, SHOP, landed, story
 from devmetrics_assets_tests.transforms.test_payloads import sha
 
 RULES = DoraRules(
@@ -194,7 +194,7 @@ def test_short_root_cause_resolves_against_the_gitlab_main_line() -> None:
 
 
 def test_incident_number_equal_to_a_gitlab_issue_is_another_incident() -> None:
-    from devmetrics_assets_tests.transforms.test_gitlab import issue_hook
+    from devmetrics_assets_tests.providers.gitlab.test_silver import issue_hook
 
     gl = landed(
         "gitlab",

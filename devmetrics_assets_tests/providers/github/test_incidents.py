@@ -10,7 +10,7 @@ from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.providers.github.incidents import build_silver_incidents
 from devmetrics_assets.transforms.silver_contract import INCIDENTS_COLUMNS
-from devmetrics_assets_tests.transforms.test_mainline import API, story
+from devmetrics_assets_tests.providers.github.test_mainline import API, story
 from devmetrics_assets_tests.transforms.test_payloads import (
     bronze,
     comment_body,

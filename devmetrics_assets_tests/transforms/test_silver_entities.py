@@ -17,12 +17,20 @@ from devmetrics_assets.providers.github.deployments import build_silver_deployme
 from devmetrics_assets.providers.github.incidents import build_silver_incidents
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms import silver_entities as entities
-from devmetrics_assets_tests.transforms import test_silver_deployments as gh_deploy
-from devmetrics_assets_tests.transforms import test_silver_incidents as gh_incidents
-from devmetrics_assets_tests.transforms.test_generic import SEARCH, dep, deployments
-from devmetrics_assets_tests.transforms.test_gitlab import D3, D4, SHOP, gl_deploy, issue_hook, landed, story
-from devmetrics_assets_tests.transforms.test_mainline import story_rows
-from devmetrics_assets_tests.transforms.test_pagerduty import pd_event, pd_note
+from devmetrics_assets_tests.providers.generic.test_silver import SEARCH, dep, deployments
+from devmetrics_assets_tests.providers.github import test_deployments as gh_deploy
+from devmetrics_assets_tests.providers.github import test_incidents as gh_incidents
+from devmetrics_assets_tests.providers.github.test_mainline import story_rows
+from devmetrics_assets_tests.providers.gitlab.test_silver import (
+    D3,
+    D4,
+    SHOP,
+    gl_deploy,
+    issue_hook,
+    landed,
+    story,
+)
+from devmetrics_assets_tests.providers.pagerduty.test_incidents import pd_event, pd_note
 from devmetrics_assets_tests.transforms.test_payloads import bronze, sha
 
 RULES = DoraRules(repo_owners={SHOP: {"service": "Shop Service"}, SEARCH: {"service": "Search"}})

@@ -15,7 +15,7 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.providers.generic import silver as generic
 from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
-from devmetrics_assets_tests.transforms.test_gitlab import D3, D4, SHOP, landed, story
+from devmetrics_assets_tests.providers.gitlab.test_silver import D3, D4, SHOP, landed, story
 from devmetrics_assets_tests.transforms.test_payloads import sha
 
 SEARCH = "acme-ext/search"
