@@ -27,7 +27,7 @@ from devmetrics_assets.partitions import partitions_for
 from devmetrics_assets.resources import RulesResource, WebhookSecretResource
 from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
 from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
-from devmetrics_assets.storage.selection import storage_resources
+from devmetrics_assets.storage.selection import storage_kind, storage_resources
 from devmetrics_assets.transforms.fact_tables import FACT_TABLES
 
 
@@ -47,17 +47,18 @@ def build_definitions(
     sources = sources if sources is not None else load_sources(settings=settings)
     # Read here, when the definitions load (never at import): a load of older history moves the start.
     partitions = partitions_for(settings)
-    bronze = [build_bronze_asset(spec, partitions.daily, settings) for spec in sources]
+    kind = storage_kind()  # the assets' `kinds` name the backend storage_resources below configures
+    bronze = [build_bronze_asset(spec, partitions.daily, settings, kind) for spec in sources]
     bronze_keys = [asset.key for asset in bronze]
     silver = [
-        build_silver_changes_asset(bronze_keys, partitions.daily),
-        build_silver_deployments_asset(bronze_keys, partitions.daily),
-        build_silver_incidents_asset(bronze_keys, partitions.daily),
+        build_silver_changes_asset(bronze_keys, partitions.daily, kind),
+        build_silver_deployments_asset(bronze_keys, partitions.daily, kind),
+        build_silver_incidents_asset(bronze_keys, partitions.daily, kind),
     ]
-    gold = [build_gold_asset(period, partitions) for period in ("day", "week", "month")]
+    gold = [build_gold_asset(period, partitions, kind) for period in ("day", "week", "month")]
     # The rows daily Gold is computed from (explain, load_facts), written after daily Gold and checked on it.
-    gold.append(build_gold_facts_asset(partitions))
-    quarantine = build_quarantine_asset([*bronze_keys, *(a.key for a in silver)])
+    gold.append(build_gold_facts_asset(partitions, kind))
+    quarantine = build_quarantine_asset([*bronze_keys, *(a.key for a in silver)], kind)
     home = settings.home
     sensors = notification_sensors(lambda: build_notifier(config_path(home), home))
     resources: dict[str, object] = {

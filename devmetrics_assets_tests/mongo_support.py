@@ -95,3 +95,16 @@ def fresh_database() -> Iterator[Callable[[str], str]]:
 
     for uri, name in created:
         shared_client(uri).drop_database(name)
+
+
+def copy_to_mongo(duck, uri: str, database: str, partitioned: dict[str, tuple[str, object, object]]):
+    """A MongoWarehouse holding what the DuckDB `duck` holds: its Bronze deliveries, and each table of
+    `partitioned` (name -> (partition column, start, end)) written for that window."""
+    from devmetrics_assets.storage.mongo import MongoWarehouse
+    from devmetrics_assets.storage.tables import BRONZE_TABLE
+
+    mongo = MongoWarehouse(uri, database)
+    mongo.append_bronze(duck.read_table(BRONZE_TABLE).sort_values("load_seq", ignore_index=True))
+    for table, (column, start, end) in partitioned.items():
+        mongo.replace_partition(table, duck.read_table(table), column, start, end)
+    return mongo

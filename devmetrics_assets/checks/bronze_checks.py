@@ -4,12 +4,11 @@ Every Bronze check is non-blocking: Bronze is the landing history, and holding S
 source was quiet or changed shape would only delay the data that did arrive. They are warnings a person
 (or the notifier) acts on; `freshness` escalates to ERROR severity once the source has been quiet past its
 tier's fail window. The decisions live in the pure functions of checks/validations.py; this module only
-gathers the window's numbers (in the warehouse when it speaks SQL) and turns results into check results.
+gathers the window's numbers (aggregate reads the storage backend computes where the data lives) and
+turns results into check results.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -20,10 +19,9 @@ from devmetrics_assets.checks.validations_core import failing_on
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.verification import VerificationDecision
-from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.storage.backend import Storage
 
 QUARANTINE_RATE_WARN = V.QUARANTINE_RATE_WARN
-BRONZE = "bronze_deliveries"
 SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
 
 
@@ -81,55 +79,10 @@ def bronze_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
     return specs
 
 
-# ---- what the checks read ------------------------------------------------------------------------
-def _speaks_sql(warehouse: Any) -> bool:
-    # The DuckDB warehouse computes aggregates in place; another Storage backend gets the same
-    # answers from narrow read_window reads.
-    return callable(getattr(warehouse, "query", None))
-
-
-def _bound(day: pd.Timestamp) -> str:
-    return pd.Timestamp(day).date().isoformat()
-
-
-def daily_counts(warehouse: Warehouse, source: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Deliveries of `source` per received day in [start, end) (columns received_day, deliveries)."""
-    if _speaks_sql(warehouse):
-        return warehouse.query(
-            f"SELECT received_day, count(*) AS deliveries FROM {BRONZE} WHERE source = ? "
-            "AND received_day >= CAST(? AS DATE) AND received_day < CAST(? AS DATE) GROUP BY received_day",
-            [source, _bound(start), _bound(end)],
-        )
-    rows = warehouse.read_window(BRONZE, "received_day", start, end, columns=["source", "received_day"])
-    rows = rows[rows["source"] == source]
-    return rows.groupby("received_day").size().rename("deliveries").reset_index()
-
-
-def window_shapes(warehouse: Warehouse, source: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Field-path counts (validations.shape_counts) of `source`'s deliveries received in [start, end)."""
-    if _speaks_sql(warehouse):
-        where = "source = ? AND received_day >= CAST(? AS DATE) AND received_day < CAST(? AS DATE)"
-        return warehouse.query(V.shape_sql(BRONZE, where), [source, _bound(start), _bound(end)])
-    rows = warehouse.read_window(BRONZE, "received_day", start, end,
-                                 columns=["source", "event_type", "received_day", "body"])
-    return V.shape_counts(rows[rows["source"] == source])
-
-
-def newest_received_at(warehouse: Warehouse, source: str) -> pd.Timestamp | None:
-    """received_at of the source's newest stored delivery (None if it never delivered)."""
-    if _speaks_sql(warehouse):
-        got = warehouse.query(f"SELECT max(received_at) AS last FROM {BRONZE} WHERE source = ?", [source])
-        last = got["last"].iloc[0] if len(got) else None
-    else:
-        rows = warehouse.read_window(BRONZE, "received_day", None, None, columns=["source", "received_at"])
-        last = rows.loc[rows["source"] == source, "received_at"].max()
-    return None if last is None or pd.isna(last) else pd.Timestamp(last)
-
-
 # ---- the checks ------------------------------------------------------------------------------------
 def bronze_validations(
     spec: SourceSpec,
-    warehouse: Warehouse,
+    warehouse: Storage,
     start: pd.Timestamp,
     end: pd.Timestamp,
     rows: pd.DataFrame,
@@ -149,15 +102,15 @@ def bronze_validations(
     expects = f"declares secret_env {spec.secret_env}" if spec.secret_env else "was verified before"
     refs = rejects["record_ref"].astype(str).tolist() if len(rejects) else []
     baseline_start = start - pd.Timedelta(weeks=V.BASELINE_WEEKS)
-    counts = daily_counts(warehouse, spec.name, baseline_start, end)
-    shapes = window_shapes(warehouse, spec.name, start - pd.Timedelta(days=V.DRIFT_BASELINE_DAYS), end)
+    counts = warehouse.bronze_daily_counts(spec.name, baseline_start, end)
+    shapes = warehouse.bronze_shapes(spec.name, start - pd.Timedelta(days=V.DRIFT_BASELINE_DAYS), end)
     return [
         failing_on(V.quarantine_rate(len(rejects), len(rows) + len(rejects), sample_refs=refs),
                    quarantined_days(rejects)),
         V.volume_anomaly(counts, start, end, now=now),
         V.delivery_gaps(counts, start, end, now=now),
         V.schema_drift(shapes, start, end),
-        V.source_is_quiet(newest_received_at(warehouse, spec.name), now, spec.tier),
+        V.source_is_quiet(warehouse.newest_received_at(spec.name), now, spec.tier),
         failing_on(V.redelivery_conflicts(len(conflict_refs), len(rows) + len(rejects), conflict_refs),
                    quarantined_days(conflicts)),
         V.signature_verification(verification.mode, verification.downgraded,
@@ -174,7 +127,7 @@ def quarantined_days(rejects: pd.DataFrame | None) -> list[object]:
 
 def bronze_check_results(
     spec: SourceSpec,
-    warehouse: Warehouse,
+    warehouse: Storage,
     start: pd.Timestamp,
     end: pd.Timestamp,
     rows: pd.DataFrame,

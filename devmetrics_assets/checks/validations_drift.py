@@ -3,70 +3,27 @@
 A provider changing its payloads (a renamed field, a new API version, a sender upgrade) breaks the
 Silver parsers silently: records still arrive, just with nulls. So the field paths of every delivery
 are counted per (event kind, day) and the window is compared with the source's last four weeks. The
-counting is SQL (`shape_sql`) so the DuckDB warehouse runs it where the data lives; `shape_counts`
-runs the same SQL on a DataFrame for other backends and tests. See docs/trust.md for the thresholds.
+counting (storage/shapes.py) is SQL (`shape_sql`) so the DuckDB warehouse runs it where the data lives;
+`shape_counts` runs the same SQL on a DataFrame for other backends and tests. See docs/trust.md for the
+thresholds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from devmetrics_assets.checks.validations_core import SAMPLE, Validation, as_day
+
+# The counting lives with the storage backends (each computes it where the data is); re-exported here.
+from devmetrics_assets.storage.shapes import shape_counts, shape_sql  # noqa: F401
 
 # ---- thresholds (docs/trust.md explains each) -----------------------------------------------------
 DRIFT_BASELINE_DAYS = 28  # the recorded payload shape of a source is its last 4 weeks
 DRIFT_MIN_BASELINE_DELIVERIES = 10  # fewer deliveries of an event type: its shape is not known yet
 DRIFT_REQUIRED_SHARE = 0.95  # a field on >= 95% of baseline deliveries is "always there" ...
 DRIFT_MISSING_SHARE = 0.5  # ... and has disappeared when on < 50% of the window's deliveries
-
-# Top-level keys and the keys of top-level objects, per delivery, counted per (event kind, day). The
-# kind is the event type plus the payload's `action` ("issues:labeled"): GitHub documents a payload
-# shape per action, and a rare action with its own keys is a new kind, not a drifted one. Runs on any
-# relation with event_type, received_day and body (a registered DataFrame or the warehouse table
-# itself), so the DuckDB warehouse computes it where the data lives.
-_KEY_PATH = "'$.\"' || replace(k, '\"', '\\\"') || '\"'"
-
-
-def shape_sql(relation: str, where: str = "TRUE") -> str:
-    """SQL giving (event_kind, received_day, path, n, deliveries) for the rows of `relation`."""
-    return f"""
-    WITH parsed AS (
-        SELECT event_type, CAST(received_day AS DATE) AS received_day, row_number() OVER () AS rid,
-               CASE WHEN json_valid(body) AND json_type(CAST(body AS JSON)) = 'OBJECT'
-                    THEN CAST(body AS JSON) END AS j
-        FROM {relation} WHERE {where}),
-    b AS (SELECT event_type || coalesce(':' || json_extract_string(j, '$.action'), '') AS event_kind,
-                 received_day, rid, j FROM parsed),
-    per_kind AS (SELECT event_kind, received_day, count(*) AS deliveries FROM b GROUP BY ALL),
-    top AS (SELECT event_kind, received_day, rid, j, unnest(json_keys(j)) AS k FROM b WHERE j IS NOT NULL),
-    nested AS (
-        SELECT event_kind, received_day, rid,
-               k || '.' || unnest(json_keys(json_extract(j, {_KEY_PATH}))) AS path
-        FROM top WHERE json_type(json_extract(j, {_KEY_PATH})) = 'OBJECT'),
-    paths AS (SELECT event_kind, received_day, rid, k AS path FROM top UNION ALL SELECT * FROM nested),
-    counted AS (SELECT event_kind, received_day, path, count(DISTINCT rid) AS n FROM paths GROUP BY ALL)
-    SELECT p.event_kind, p.received_day, c.path, coalesce(c.n, 0) AS n, p.deliveries
-    FROM per_kind p LEFT JOIN counted c USING (event_kind, received_day)
-    ORDER BY ALL
-    """
-
-
-def shape_counts(deliveries: pd.DataFrame) -> pd.DataFrame:
-    """Field paths per (event kind, received_day) of Bronze rows (columns event_type, received_day, body).
-
-    Returns event_kind, received_day, path (null for a day whose deliveries have no object body), n
-    (deliveries having the path) and deliveries (of that kind that day).
-    """
-    con = duckdb.connect()
-    try:
-        con.register("deliveries", deliveries[["event_type", "received_day", "body"]])
-        return con.execute(shape_sql("deliveries")).df()
-    finally:
-        con.close()
-
 
 def schema_drift(
     shapes: pd.DataFrame,

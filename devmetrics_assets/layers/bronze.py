@@ -34,6 +34,7 @@ from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.sources.verification import NO_VERIFY_TAG, VerificationDecision, decide
 from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.storage.tables import QUARANTINE_TABLE, RECORD_REF, SIGNATURE_REASON_PREFIXES
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
@@ -96,7 +97,8 @@ def affected_by_partition(
 
 
 def build_bronze_asset(
-    spec: SourceSpec, partitions_def: dg.DailyPartitionsDefinition, settings: Settings | None = None
+    spec: SourceSpec, partitions_def: dg.DailyPartitionsDefinition, settings: Settings | None = None,
+    storage_kind: str = DUCKDB,
 ) -> dg.AssetsDefinition:
     secret_key = secret_resource_key(spec)
 
@@ -106,7 +108,7 @@ def build_bronze_asset(
         description=spec.description,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds={"duckdb", spec.provider},
+        kinds={storage_kind, spec.provider},
         owners=["team:data-platform"],
         metadata={"partition_column": "received_day", "source": spec.name, "source_type": spec.type,
                   "tier": spec.tier, "landing_dir": str(spec.landing_dir), "table": "bronze_deliveries"},

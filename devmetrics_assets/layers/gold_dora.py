@@ -23,7 +23,8 @@ from devmetrics_assets.checks.validations_gold import data_age_days, silver_data
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.layers import partition_metadata as PM
 from devmetrics_assets.partitions import PartitionSet, window_of
-from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms.gold_metrics import build_gold
 
 SILVER = ("silver_changes", "silver_deployments", "silver_incidents")
@@ -32,7 +33,7 @@ DAILY = "gold_dora_daily"
 GRAINS = {"day": "gold_dora_daily", "week": "gold_dora_weekly", "month": "gold_dora_monthly"}
 
 
-def read_silver(warehouse: Warehouse, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
+def read_silver(warehouse: Storage, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """Silver rows a Gold window needs.
 
     Changes up to the window's end (a change lands before it ships). All deployments and incidents:
@@ -48,14 +49,16 @@ def read_silver(warehouse: Warehouse, end: pd.Timestamp) -> dict[str, pd.DataFra
     }
 
 
-def read_daily_gold(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def read_daily_gold(warehouse: Storage, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """The stored daily Gold rows of [start, end) (none yet: an empty frame, so any count mismatches)."""
     if not warehouse.table_exists(DAILY):
         return pd.DataFrame(columns=["period_start", "scope_type", "scope"])
     return warehouse.read_window(DAILY, "period_start", start, end)
 
 
-def build_gold_asset(period: str, partition_set: PartitionSet) -> dg.AssetsDefinition:
+def build_gold_asset(
+    period: str, partition_set: PartitionSet, storage_kind: str = DUCKDB
+) -> dg.AssetsDefinition:
     name, partitions = GRAINS[period], partition_set.for_grain(period)
 
     @dg.asset(
@@ -71,7 +74,7 @@ def build_gold_asset(period: str, partition_set: PartitionSet) -> dg.AssetsDefin
         # Weeks and months are checked against the stored days (cross_grain_reconciliation): the days
         # are upstream, so automation materialises them first.
         deps=[*SILVER, *([DAILY] if period != "day" else [])],
-        kinds={"duckdb", "pandas"},
+        kinds={storage_kind, "pandas"},
         owners=["team:engineering-insights"],
         metadata={"partition_column": "period_start", "grain": period},
         required_resource_keys={"warehouse", "rules"},

@@ -25,6 +25,7 @@ from devmetrics_assets.checks.validations_facts import CHECK_NAME, expected_dail
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.layers.gold_dora import DAILY, SILVER, read_daily_gold, read_silver
 from devmetrics_assets.partitions import PartitionSet, window_of
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms.fact_tables import FACT_TABLES, daily_counts, fact_tables, in_window
 
 DESCRIPTIONS = {
@@ -43,13 +44,13 @@ FLAGS = {
 }
 
 
-def _outs() -> dict[str, dg.AssetOut]:
+def _outs(storage_kind: str) -> dict[str, dg.AssetOut]:
     return {
         table: dg.AssetOut(
             key=table,
             description=DESCRIPTIONS[kind],
             group_name="gold",
-            kinds={"duckdb", "pandas"},
+            kinds={storage_kind, "pandas"},
             owners=["team:engineering-insights"],
             metadata={"partition_column": "event_day", "grain": "day", "fact": kind},
             freshness_policy=freshness_policy("gold"),
@@ -90,10 +91,10 @@ def _partition_metadata(context: dg.AssetExecutionContext, kind: str, window: pd
         context.add_asset_metadata(counts.get(day, zero), asset_key=FACT_TABLES[kind], partition_key=key)
 
 
-def build_gold_facts_asset(partition_set: PartitionSet) -> dg.AssetsDefinition:
+def build_gold_facts_asset(partition_set: PartitionSet, storage_kind: str = DUCKDB) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="gold_facts",
-        outs=_outs(),
+        outs=_outs(storage_kind),
         # Daily Gold first: the reconciliation check reads the stored daily Gold of the window.
         deps=[*SILVER, DAILY],
         check_specs=_check_specs(),

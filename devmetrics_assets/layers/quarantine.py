@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.storage.tables import QUARANTINE_TABLE
-from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
 
 ASSET_NAME = "quarantine"
 SAMPLE_ROWS = 10
@@ -44,46 +45,18 @@ class QuarantineSummary:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def summarise_quarantine(warehouse: Warehouse, sample_rows: int = SAMPLE_ROWS) -> QuarantineSummary:
-    """Aggregates computed in DuckDB (the table can be large); no table yet gives an empty summary."""
-    empty = pd.DataFrame(columns=["layer", "asset", "reason", "rows", "days", "first_seen_at",
-                                  "last_seen_at"])
-    try:
-        if not warehouse.table_exists(QUARANTINE_TABLE):
-            raise NothingMaterializedError(QUARANTINE_TABLE)
-        if hasattr(warehouse, "query"):
-            groups = warehouse.query(
-                f"SELECT layer, asset, reason, count(*) AS rows, count(DISTINCT partition_day) AS days, "
-                f"min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at "
-                f"FROM {QUARANTINE_TABLE} GROUP BY ALL ORDER BY rows DESC, layer, asset, reason")
-            sample = warehouse.query(
-                "SELECT layer, asset, record_ref, partition_day, reason, record, last_seen_at FROM "
-                f"{QUARANTINE_TABLE} ORDER BY last_seen_at DESC, quarantine_id LIMIT ?", [int(sample_rows)])
-        else:  # a backend without SQL (MongoDB): the same aggregates in pandas
-            groups, sample = _summarise_frame(warehouse.read_table(QUARANTINE_TABLE), sample_rows)
-    except NothingMaterializedError:
-        return QuarantineSummary(0, {}, empty, pd.DataFrame(), None, None)
+def summarise_quarantine(warehouse: Storage, sample_rows: int = SAMPLE_ROWS) -> QuarantineSummary:
+    """Aggregates computed by the storage backend (the table can be large); no table yet gives an empty
+    summary."""
+    groups = warehouse.quarantine_groups()
+    if groups.empty:
+        return QuarantineSummary(0, {}, groups, pd.DataFrame(), None, None)
     by_layer = {str(k): int(v) for k, v in groups.groupby("layer")["rows"].sum().items()}
     return QuarantineSummary(
-        total=int(groups["rows"].sum()) if len(groups) else 0, by_layer=by_layer, by_asset_reason=groups,
-        sample=sample,
-        first_seen_at=groups["first_seen_at"].min() if len(groups) else None,
-        last_seen_at=groups["last_seen_at"].max() if len(groups) else None,
+        total=int(groups["rows"].sum()), by_layer=by_layer, by_asset_reason=groups,
+        sample=warehouse.latest_quarantine(sample_rows),
+        first_seen_at=groups["first_seen_at"].min(), last_seen_at=groups["last_seen_at"].max(),
     )
-
-
-def _summarise_frame(rows: pd.DataFrame, sample_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    groups = (
-        rows.groupby(["layer", "asset", "reason"], dropna=False)
-        .agg(rows=("quarantine_id", "size"), days=("partition_day", "nunique"),
-             first_seen_at=("first_seen_at", "min"), last_seen_at=("last_seen_at", "max"))
-        .reset_index()
-        .sort_values(["rows", "layer", "asset", "reason"], ascending=[False, True, True, True])
-        .reset_index(drop=True)
-    )
-    sample = rows.sort_values(["last_seen_at", "quarantine_id"], ascending=[False, True]).head(sample_rows)
-    columns = ["layer", "asset", "record_ref", "partition_day", "reason", "record", "last_seen_at"]
-    return groups, sample[columns].reset_index(drop=True)
 
 
 def _cell(value: object, limit: int = TEXT_CELL) -> str:
@@ -134,9 +107,12 @@ def quarantine_automation_condition() -> dg.AutomationCondition:
     ).with_label("after_upstream_updates")
 
 
-def build_quarantine_asset(upstream: Sequence[dg.AssetKey | str] = ()) -> dg.AssetsDefinition:
+def build_quarantine_asset(
+    upstream: Sequence[dg.AssetKey | str] = (), storage_kind: str = DUCKDB
+) -> dg.AssetsDefinition:
     """The unpartitioned `quarantine` asset in group "quarantine", downstream of `upstream` (the
-    Bronze and Silver assets that write quarantine rows)."""
+    Bronze and Silver assets that write quarantine rows); `storage_kind` (storage/selection.py) is
+    the backend shown as the asset's kind."""
 
     @dg.asset(
         name=ASSET_NAME,
@@ -145,7 +121,7 @@ def build_quarantine_asset(upstream: Sequence[dg.AssetKey | str] = ()) -> dg.Ass
                      "`quarantine`). A view: materialising it records counts by layer, asset and reason, "
                      "a sample and first/last seen. Load rows with `load_quarantine()`."),
         deps=[dg.AssetKey.from_coercible(k) for k in upstream],
-        kinds={"duckdb"},
+        kinds={storage_kind},
         owners=["team:data-platform"],
         metadata={"table": QUARANTINE_TABLE},
         required_resource_keys={"warehouse"},

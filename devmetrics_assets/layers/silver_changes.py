@@ -10,7 +10,8 @@ import pandas as pd
 from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
-from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms import silver_entities
 
 # Issue trackers' incidents (GitHub, GitLab issues): what a `Closes #N` can name (PagerDuty's never).
@@ -18,7 +19,7 @@ ISSUE_TRACKER_INCIDENTS = silver_entities.issue_tracker_kinds()
 
 
 def compute_changes(
-    warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
+    warehouse: Storage, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # History before the window is read too: feature-branch pushes give a PR's first commit time.
     # One day past the window too: a PR merged just before midnight has its merge push after it.
@@ -31,7 +32,8 @@ def compute_changes(
 
 
 def build_silver_changes_asset(
-    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition
+    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition,
+    storage_kind: str = DUCKDB,
 ) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_changes",
@@ -44,4 +46,5 @@ def build_silver_changes_asset(
         key=["change_id"],
         bronze_keys=bronze_keys,
         partitions_def=partitions_def,
+        storage_kind=storage_kind,
     )

@@ -19,17 +19,18 @@ from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers import partition_metadata as PM
 from devmetrics_assets.partitions import late_arrival_mapping, window_of
-from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
 MAINLINE_EVENTS = ("push", "pull_request")
 
 # (warehouse, rules, start, end) -> (entity rows in the window, rejects)
-Compute = Callable[[Warehouse, DoraRules, pd.Timestamp, pd.Timestamp], tuple[pd.DataFrame, pd.DataFrame]]
+Compute = Callable[[Storage, DoraRules, pd.Timestamp, pd.Timestamp], tuple[pd.DataFrame, pd.DataFrame]]
 
 
 def bronze_rows(
-    warehouse: Warehouse,
+    warehouse: Storage,
     kinds: Sequence[str | tuple[str, str]],
     end: pd.Timestamp,
     start: pd.Timestamp | None = None,
@@ -49,6 +50,7 @@ def build_silver_asset(
     key: list[str],
     bronze_keys: Sequence[dg.AssetKey],
     partitions_def: dg.DailyPartitionsDefinition,
+    storage_kind: str = DUCKDB,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
@@ -57,7 +59,7 @@ def build_silver_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[dg.AssetDep(k, partition_mapping=late_arrival_mapping) for k in bronze_keys],
-        kinds={"duckdb", "pandas"},
+        kinds={storage_kind, "pandas"},  # the configured backend (storage/selection.py)
         owners=["team:data-platform"],
         metadata={"partition_column": "event_day", "key": ", ".join(key)},
         required_resource_keys={"warehouse", "rules"},

@@ -10,7 +10,8 @@ import pandas as pd
 from devmetrics_assets.checks.silver_schemas import SilverDeploymentsSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
-from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.payloads import as_day
 
@@ -18,7 +19,7 @@ DEPLOYMENT_EVENTS = silver_entities.kinds("deployments")
 
 
 def compute_deployments(
-    warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
+    warehouse: Storage, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # Earlier deployments decide what was live before (rollbacks, shipped ranges); the main line
     # decides which commits a sha brings. One day past the window: a GitLab status anchors on its own
@@ -34,7 +35,8 @@ def compute_deployments(
 
 
 def build_silver_deployments_asset(
-    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition
+    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition,
+    storage_kind: str = DUCKDB,
 ) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_deployments",
@@ -48,4 +50,5 @@ def build_silver_deployments_asset(
         key=["deployment_id"],
         bronze_keys=bronze_keys,
         partitions_def=partitions_def,
+        storage_kind=storage_kind,
     )

@@ -10,7 +10,8 @@ import pandas as pd
 from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
-from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms import silver_entities
 
 ISSUE_EVENTS = silver_entities.open_ended_incident_kinds(False)
@@ -20,7 +21,7 @@ OPEN_ENDED = pd.Timestamp("2200-01-01")
 
 
 def compute_incidents(
-    warehouse: Warehouse, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
+    warehouse: Storage, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # An incident's whole life is anchored on its opening day, so only the window's issues are
     # read (PagerDuty: from the window start on); the main line turns a short root-cause sha into a full one.
@@ -32,7 +33,8 @@ def compute_incidents(
 
 
 def build_silver_incidents_asset(
-    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition
+    bronze_keys: Sequence[dg.AssetKey], partitions_def: dg.DailyPartitionsDefinition,
+    storage_kind: str = DUCKDB,
 ) -> dg.AssetsDefinition:
     return build_silver_asset(
         name="silver_incidents",
@@ -46,4 +48,5 @@ def build_silver_incidents_asset(
         key=["incident_id"],
         bronze_keys=bronze_keys,
         partitions_def=partitions_def,
+        storage_kind=storage_kind,
     )

@@ -27,6 +27,7 @@ from devmetrics_assets.clock import utc_now
 from devmetrics_assets.realtime.classify import Delivery
 from devmetrics_assets.realtime.state import WatcherState
 from devmetrics_assets.storage import tables as T
+from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.mongo import MongoWarehouse
 from devmetrics_assets.storage.mongo_guards import watch_collection
 from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse, WarehouseLockedError
@@ -46,6 +47,7 @@ def _records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
 
 class DuckDBTail:
     CURSOR = "duckdb_load_seq"
+    waits_for_changes = False  # a poll returns at once: the watcher sleeps between empty polls
 
     def __init__(self, warehouse: Warehouse, state: WatcherState) -> None:
         self.warehouse = warehouse
@@ -94,6 +96,7 @@ class DuckDBTail:
 
 class MongoChangeFeed:
     CURSOR = "mongo_resume_token"
+    waits_for_changes = True  # try_next waits up to max_await_ms server-side
 
     def __init__(self, warehouse: MongoWarehouse, state: WatcherState, max_await_ms: int = 200) -> None:
         self.warehouse = warehouse
@@ -173,7 +176,7 @@ class MongoChangeFeed:
             self.stream.close()
 
 
-def _history(storage: Any, days: int, keep) -> list[Delivery]:
+def _history(storage: Storage, days: int, keep) -> list[Delivery]:
     """Recent push / deployment_status deliveries (by event day) in load order, for the rollback index."""
     if days <= 0 or not storage.table_exists(T.BRONZE_TABLE):
         return []

@@ -25,13 +25,11 @@ from typing import Any
 from devmetrics_assets.alerting.api import Notification, Notifier
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.realtime.classify import Classifier, Delivery
-from devmetrics_assets.realtime.feeds import DuckDBTail, MongoChangeFeed, ResumeImpossibleError
+from devmetrics_assets.realtime.feeds import ResumeImpossibleError
 from devmetrics_assets.realtime.materialise import Materialiser, NoMaterialiser
 from devmetrics_assets.realtime.state import WatcherState
-from devmetrics_assets.storage.backend import Storage
-from devmetrics_assets.storage.mongo import MongoWarehouse
+from devmetrics_assets.storage.backend import DeliveryFeed, Storage
 from devmetrics_assets.storage.mongo_guards import MongoDeploymentError
-from devmetrics_assets.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 DEFAULT_BOOTSTRAP_DAYS = 90
@@ -45,14 +43,6 @@ class WatchStats:
     notified: int = 0
     deduplicated: int = 0  # notifications the notifier had already
     requested_days: set = field(default_factory=set)
-
-
-def make_feed(storage: Storage, state: WatcherState, max_await_ms: int = 200) -> DuckDBTail | MongoChangeFeed:
-    if isinstance(storage, MongoWarehouse):
-        return MongoChangeFeed(storage, state, max_await_ms=max_await_ms)
-    if isinstance(storage, Warehouse):
-        return DuckDBTail(storage, state)
-    raise TypeError(f"no real-time feed for storage {type(storage).__name__}")
 
 
 class Watcher:
@@ -72,7 +62,7 @@ class Watcher:
         self.notifier = notifier
         self.state = state
         self.materialiser = materialiser or NoMaterialiser()
-        self.feed = make_feed(storage, state, max_await_ms)
+        self.feed: DeliveryFeed = storage.delivery_feed(state, max_await_ms)
         self.classifier = Classifier(rules, state)
         self.from_beginning = from_beginning
         self.bootstrap_days = bootstrap_days
@@ -162,7 +152,7 @@ class Watcher:
                 self.close()
                 stop.wait(delay)
                 continue
-            if n == 0 and isinstance(self.feed, DuckDBTail):
+            if n == 0 and not self.feed.waits_for_changes:
                 stop.wait(poll_interval)  # a change stream already waited server-side
         self.close()
 

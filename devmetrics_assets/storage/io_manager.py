@@ -7,7 +7,8 @@ previous data in place.
 
 Table = the asset key's last component (or the asset's `table` metadata); partition column = the
 asset's `partition_column` metadata (default `event_day`). The IO manager talks to the `Storage`
-interface only; `storage/selection.py` picks DuckDB or MongoDB from the configuration.
+interface only; `storage/selection.py` picks DuckDB or MongoDB from the configuration. It stores
+outputs only: the assets declare their upstream as `deps` and read through the `warehouse` resource.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from devmetrics_assets.storage.backend import Storage
-from devmetrics_assets.storage.warehouse import NothingMaterializedError, Warehouse
+from devmetrics_assets.storage.warehouse import Warehouse
 
 DEFAULT_PARTITION_COLUMN = "event_day"
 
@@ -28,7 +29,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str
 
-    def warehouse(self) -> Warehouse:
+    def warehouse(self) -> Storage:
         return Warehouse(self.path)
 
 
@@ -60,10 +61,6 @@ class MongoWarehouseResource(dg.ConfigurableResource):
         return MongoWarehouse(self.uri, self.database)
 
 
-def _location(warehouse: Storage) -> str:
-    return str(getattr(warehouse, "location", None) or getattr(warehouse, "path", warehouse))
-
-
 class StoragePartitionIOManager(dg.ConfigurableIOManager):
     """Stores DataFrame outputs through the Storage interface, replacing the run's window atomically."""
 
@@ -89,21 +86,13 @@ class StoragePartitionIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"row_count": rows, "table": table, "window": where, **extra})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        upstream = context.upstream_output
-        metadata = upstream.definition_metadata if upstream is not None else {}
-        asset = context.asset_key.to_user_string()
-        table = _meta(metadata, "table", context.asset_key.path[-1])
-        warehouse = self._warehouse()
-        window_text = None
-        try:
-            if context.has_asset_partitions:
-                column = _meta(metadata, "partition_column", DEFAULT_PARTITION_COLUMN)
-                window = context.asset_partitions_time_window
-                window_text = f"[{window.start.isoformat()}, {window.end.isoformat()})"
-                return warehouse.read_window(table, column, window.start, window.end)
-            return warehouse.read_table(table)
-        except NothingMaterializedError as exc:
-            raise NothingMaterializedError.for_table(_location(warehouse), table, window_text, asset) from exc
+        # Every asset here declares its upstream as `deps` and reads the warehouse itself through the
+        # `warehouse` resource (windows wider than its partition, narrow columns), so no asset input is
+        # ever loaded through this IO manager; an input declared by mistake fails clearly.
+        raise dg.DagsterInvariantViolationError(
+            f"{type(self).__name__} does not load inputs: declare {context.asset_key.to_user_string()} "
+            "in `deps=` and read it through the `warehouse` resource (the Storage interface)"
+        )
 
 
 class DuckDBPartitionIOManager(StoragePartitionIOManager):

@@ -111,13 +111,7 @@ def _read(
 ) -> pd.DataFrame:
     lo, hi = _inclusive_window(start, end)
     active = {c: v for c, v in filters.items() if v is not None}
-    if isinstance(warehouse, Warehouse):  # DuckDB: filter in SQL
-        where = " AND ".join(f'"{c}" = ?' for c in active)
-        df = warehouse.read_window(table, day_column, lo, hi, where_sql=where, params=list(active.values()))
-    else:  # any other Storage: the interface has no filter, so filter the window in pandas
-        df = warehouse.read_window(table, day_column, lo, hi)
-        for column, value in active.items():
-            df = df[df[column] == value]
+    df = warehouse.read_window(table, day_column, lo, hi, filters=active)  # filtered by the backend
     return df.sort_values(sort, kind="stable", ignore_index=True)
 
 

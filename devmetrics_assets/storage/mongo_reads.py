@@ -10,7 +10,7 @@ its own; the mixin needs only the `db`, `client` and `location` the writer sets 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -22,14 +22,16 @@ from devmetrics_assets.storage import mongo_codec as C
 from devmetrics_assets.storage import mongo_versions as V
 from devmetrics_assets.storage import tables as T
 from devmetrics_assets.storage.frames import TimeLike, naive_utc, window_text
+from devmetrics_assets.storage.mongo_aggregates import MongoAggregates
 from devmetrics_assets.storage.warehouse import BRONZE_READ_COLUMNS, NothingMaterializedError
 from devmetrics_assets.storage.warehouse_bronze import PENDING_DTYPES, empty_pending
 
 HEADS = "_tables"  # one head document per Silver/Gold table: schema + visible segments
 
 
-class MongoReads:
-    """The Storage interface's reads on MongoDB; mixed into `MongoWarehouse`."""
+class MongoReads(MongoAggregates):
+    """The Storage interface's reads on MongoDB; mixed into `MongoWarehouse`. The aggregate reads are
+    the `MongoAggregates` mixin (storage/mongo_aggregates.py)."""
 
     db: Database
     client: MongoClient
@@ -44,11 +46,12 @@ class MongoReads:
 
     def read_window(
         self, table: str, partition_column: str, start: TimeLike | None, end: TimeLike | None, *,
-        columns: list[str] | None = None, filters: dict[str, Any] | None = None,
+        columns: list[str] | None = None, filters: Mapping[str, Any] | None = None,
     ) -> pd.DataFrame:
         """Rows with start <= partition_column < end (None = unbounded), in the written dtypes.
 
-        `filters` (MongoDB equality filters on plain columns) is a MongoDB-only extra.
+        `filters`: column -> value equalities (the Storage interface); internally a value may also be a
+        MongoDB operator document such as {"$in": [...]}.
         """
         T.check_identifier(table, "table")
         T.check_identifier(partition_column, "partition column")

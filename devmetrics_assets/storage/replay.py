@@ -13,7 +13,7 @@ produced the row, not patching rows by hand:
   and Gold partitions it changed follow, as for `devmetrics load`.
 - Gold rows, if a Gold asset ever quarantines: `partition_day` is the period start.
 
-Pure pandas + the warehouse's read API; no Dagster.
+Pure pandas + the Storage interface's reads; no Dagster.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from datetime import date
 
 import pandas as pd
 
-from devmetrics_assets.storage.tables import LAYERS, QUARANTINE_TABLE
-from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.tables import LAYERS
 
 DAY_FILE_REF = re.compile(r"^file:(\d{4}-\d{2}-\d{2})\.jsonl:\d+$")
 LAYER_ORDER = {layer: i for i, layer in enumerate(LAYERS)}
@@ -71,50 +71,21 @@ def plan_replay(rows: pd.DataFrame) -> list[ReplayTarget]:
     return sorted(targets, key=lambda t: (LAYER_ORDER.get(t.layer, 99), t.asset))
 
 
-def quarantine_filter(
-    layer: str | None = None, asset: str | None = None, reason_like: str | None = None
-) -> tuple[str, list[str]]:
-    """SQL condition and parameters. `reason_like` is a case-insensitive substring, or an ILIKE
-    pattern when it contains `%`."""
-    conds, params = [], []
-    if layer is not None:
-        if layer not in LAYERS:
-            raise ValueError(f"unknown layer {layer!r}; valid: {', '.join(LAYERS)}")
-        conds.append("layer = ?")
-        params.append(layer)
-    if asset is not None:
-        conds.append("asset = ?")
-        params.append(asset)
-    if reason_like:
-        conds.append("reason ILIKE ?")
-        params.append(reason_like if "%" in reason_like else f"%{reason_like}%")
-    return (" AND ".join(conds) or "TRUE"), params
+def check_layer(layer: str | None) -> None:
+    if layer is not None and layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; valid: {', '.join(LAYERS)}")
 
 
 def replay_quarantine(
-    warehouse: Warehouse,
+    warehouse: Storage,
     *,
     layer: str | None = None,
     asset: str | None = None,
     reason_like: str | None = None,
 ) -> list[ReplayTarget]:
     """The partitions to re-materialise for the quarantine rows matching the filters (Bronze first,
-    then Silver, then Gold: the order to run them). Nothing quarantined (or no table yet) gives []."""
-    if not warehouse.table_exists(QUARANTINE_TABLE):
-        return []
-    if not hasattr(warehouse, "query"):  # a backend without SQL (MongoDB): filter in pandas
-        rows = warehouse.read_table(QUARANTINE_TABLE, columns=["layer", "asset", "record_ref",
-                                                                "partition_day", "reason"])
-        keep = pd.Series(True, index=rows.index)
-        if layer:
-            keep &= rows["layer"] == layer
-        if asset:
-            keep &= rows["asset"] == asset
-        if reason_like:
-            pattern = reason_like.replace("%", "")
-            keep &= rows["reason"].str.lower().str.contains(pattern.lower(), regex=False)
-        return plan_replay(rows.loc[keep, ["layer", "asset", "record_ref", "partition_day"]])
-    where, params = quarantine_filter(layer, asset, reason_like)
-    rows = warehouse.query(
-        f"SELECT layer, asset, record_ref, partition_day FROM {QUARANTINE_TABLE} WHERE {where}", params)
-    return plan_replay(rows)
+    then Silver, then Gold: the order to run them). Nothing quarantined (or no table yet) gives [].
+
+    `reason_like` is a case-insensitive substring, or an ILIKE pattern when it contains `%`."""
+    check_layer(layer)
+    return plan_replay(warehouse.quarantine_refs(layer=layer, asset=asset, reason_like=reason_like))

@@ -16,7 +16,7 @@ which frames a write refuses) is in frames.py and tables.py, shared with the Mon
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -35,6 +35,7 @@ from devmetrics_assets.storage.frames import (
 )
 from devmetrics_assets.storage.retry import full_jitter
 from devmetrics_assets.storage.transaction import transaction
+from devmetrics_assets.storage.warehouse_aggregates import WarehouseAggregates
 from devmetrics_assets.storage.warehouse_bronze import BronzeBookkeeping
 
 # What Silver reads from Bronze (the payload and its keys; not the ingestion bookkeeping).
@@ -68,11 +69,12 @@ def _is_lock_error(exc: Exception) -> bool:
     )
 
 
-class Warehouse(BronzeBookkeeping):
+class Warehouse(WarehouseAggregates, BronzeBookkeeping):
     """One DuckDB file. Cheap to construct; holds no connection between calls.
 
     The Bronze bookkeeping reads and the pending-work ledger are the `BronzeBookkeeping` mixin
-    (storage/warehouse_bronze.py)."""
+    (storage/warehouse_bronze.py); the aggregate reads of the Storage interface are the
+    `WarehouseAggregates` mixin (storage/warehouse_aggregates.py)."""
 
     def __init__(
         self,
@@ -267,8 +269,12 @@ class Warehouse(BronzeBookkeeping):
         where_sql: str = "",
         params: list | None = None,
         columns: list[str] | None = None,
+        filters: Mapping[str, object] | None = None,
     ) -> pd.DataFrame:
-        """Rows with start <= partition_column < end (None = unbounded), in the written dtypes."""
+        """Rows with start <= partition_column < end (None = unbounded), in the written dtypes.
+
+        `filters`: column -> value equalities (the Storage interface); `where_sql` + `params`: a raw
+        SQL condition (DuckDB only)."""
         T.check_identifier(table, "table")
         T.check_identifier(partition_column, "partition column")
         window = window_text(start, end)
@@ -279,7 +285,7 @@ class Warehouse(BronzeBookkeeping):
             if not schema:
                 raise NothingMaterializedError.for_table(self.path, table, window)
             wanted = columns or list(schema)
-            bad = [c for c in [*wanted, partition_column] if c not in schema]
+            bad = [c for c in [*wanted, partition_column, *(filters or {})] if c not in schema]
             if bad:
                 raise ValueError(f"{table} has no column(s) {bad}; columns: {list(schema)}")
             conds, args = [], []
@@ -290,6 +296,9 @@ class Warehouse(BronzeBookkeeping):
             if end is not None:
                 conds.append(f"{T.quote(partition_column)} < ?")
                 args.append(bound_for(ptype, end))
+            for column, value in (filters or {}).items():
+                conds.append(f"{T.quote(column)} = ?")
+                args.append(value)
             if where_sql:
                 conds.append(f"({where_sql})")
                 args.extend(params or [])

@@ -11,7 +11,7 @@ per unusable delivery; the rules that make an incident out of them live here onc
   `<repo>#<provider>-<number>`, so a PagerDuty incident number never matches an issue of the same repo;
 - root cause: the last `root cause:` mention in time (latest description, latest version of every
   non-deleted note; a note wins a tie), resolved against the combined main line like GitHub's
-  (github_payloads.resolve_short_shas).
+  (payloads.resolve_short_shas).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from devmetrics_assets.resources import WebhookSecretResource
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.io_manager import WarehouseResource
 from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets_tests.mongo_support import copy_to_mongo
 
 WINDOW = (pd.Timestamp("2025-03-18"), pd.Timestamp("2025-03-19"))  # a Tuesday
 AFTER_WINDOW = pd.Timestamp("2025-03-19 01:00", tz="UTC")
@@ -171,27 +172,16 @@ def test_quarantine_rate_from_the_runs_rejects(wh):
     assert result.metadata["sample"].value[0] == "file:2025-03-18.jsonl:0"
 
 
-class ProtocolOnly:
-    """A Storage backend without SQL (like the MongoDB one): only the interface methods."""
-
-    def __init__(self, inner: Warehouse) -> None:
-        self._inner = inner
-
-    def read_window(self, *args, **kwargs):
-        return self._inner.read_window(*args, **kwargs)
-
-    def table_exists(self, table: str) -> bool:
-        return self._inner.table_exists(table)
-
-
-def test_a_backend_without_sql_gets_the_same_answers(wh):
+@pytest.mark.mongo
+def test_the_mongodb_backend_gets_the_same_answers(wh, secantus_rs_uri, fresh_database):
     frame = history("github", "2025-03-18")
     wh.append_bronze(frame[frame.index % 7 != 0])
+    mongo = copy_to_mongo(wh, secantus_rs_uri, fresh_database(secantus_rs_uri), {})
     rows, rejects = pd.DataFrame({"x": range(10)}), pd.DataFrame({"record_ref": ["a"]})
     spec = spec_for("hourly")
-    by_sql = bronze_validations(spec, wh, *WINDOW, rows, rejects, now=AFTER_WINDOW)
-    by_protocol = bronze_validations(spec, ProtocolOnly(wh), *WINDOW, rows, rejects, now=AFTER_WINDOW)
-    assert [v.metadata() for v in by_sql] == [v.metadata() for v in by_protocol]
+    on_duckdb = bronze_validations(spec, wh, *WINDOW, rows, rejects, now=AFTER_WINDOW)
+    on_mongodb = bronze_validations(spec, mongo, *WINDOW, rows, rejects, now=AFTER_WINDOW)
+    assert [v.metadata() for v in on_duckdb] == [v.metadata() for v in on_mongodb]
 
 
 def test_the_bronze_asset_yields_the_checks_and_a_quiet_source_does_not_fail_the_run(tmp_path):

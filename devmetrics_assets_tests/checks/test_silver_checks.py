@@ -6,6 +6,7 @@ break it, and the cross-table checks look up references in other partitions of t
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,6 +29,7 @@ from devmetrics_assets.layers.silver_incidents import compute_incidents
 from devmetrics_assets.sources.readers import read_source
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets_tests.mongo_support import copy_to_mongo
 
 START, END = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-26")
 MODELS = {
@@ -169,32 +171,27 @@ def test_quarantine_rate_counts_rejected_deliveries_against_the_windows_deliveri
     assert result.metadata["quarantined"].value == n_bad
 
 
-class ProtocolOnly:
-    """A Storage backend without SQL (like the MongoDB one): only the interface methods."""
+@pytest.fixture(scope="module")
+def sample_on_mongodb(sample, secantus_rs_uri):
+    from devmetrics_assets.storage.mongo import MongoWarehouse
 
-    def __init__(self, inner: Warehouse) -> None:
-        self._inner = inner
-
-    def read_window(self, *args, **kwargs):
-        return self._inner.read_window(*args, **kwargs)
-
-    def read_table(self, *args, **kwargs):
-        return self._inner.read_table(*args, **kwargs)
-
-    def table_exists(self, table: str) -> bool:
-        return self._inner.table_exists(table)
+    database = f"devmetrics_test_silver_{uuid.uuid4().hex[:12]}"
+    yield copy_to_mongo(sample.warehouse, secantus_rs_uri, database,
+                        {name: ("event_day", START, END) for name in MODELS})
+    MongoWarehouse(secantus_rs_uri, database).client.drop_database(database)
 
 
+@pytest.mark.mongo
 @pytest.mark.parametrize("name", list(MODELS))
-def test_a_backend_without_sql_gets_the_same_answers(sample, name):
+def test_the_mongodb_backend_gets_the_same_answers(sample, sample_on_mongodb, name):
     _, schema, key = MODELS[name]
     rows = sample.tables[name]
     if name == "silver_incidents":  # one unlinked root cause, so the comparison covers a failure too
         full = rows["root_cause_sha"].str.len() == 40
         rows = rows.assign(root_cause_sha=rows["root_cause_sha"].mask(full & (rows.index == full.idxmax()),
                                                                         "e" * 40))
-    by_sql = silver_check_results(name, schema, key, rows, sample.rejects[name], sample.warehouse, START, END)
-    by_protocol = silver_check_results(name, schema, key, rows, sample.rejects[name],
-                                       ProtocolOnly(sample.warehouse), START, END)
-    assert [(r.check_name, r.passed, r.metadata) for r in by_sql] == \
-        [(r.check_name, r.passed, r.metadata) for r in by_protocol]
+    rejects = sample.rejects[name]
+    on_duckdb = silver_check_results(name, schema, key, rows, rejects, sample.warehouse, START, END)
+    on_mongodb = silver_check_results(name, schema, key, rows, rejects, sample_on_mongodb, START, END)
+    assert [(r.check_name, r.passed, r.metadata) for r in on_duckdb] == \
+        [(r.check_name, r.passed, r.metadata) for r in on_mongodb]

@@ -91,7 +91,7 @@ def _commit_reasons(commits: pd.DataFrame) -> pd.Series:
 def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
     """Read push and pull_request Bronze rows once; everything unusable becomes a reject with a reason.
 
-    Fields come from one DuckDB JSON pass (see github_payloads.json_fields); validation is vectorised.
+    Fields come from one DuckDB JSON pass (see payloads.json_fields); validation is vectorised.
     """
     frame = deliveries.reset_index(drop=True)
     f = json_fields(frame["body"], PATHS, TYPE_PATHS)

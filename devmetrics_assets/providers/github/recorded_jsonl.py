@@ -122,7 +122,7 @@ WITH envelopes AS MATERIALIZED (
 ), anchored AS (
     SELECT *, try_cast(event_at_raw AS DOUBLE) AS epoch FROM (SELECT *, {anchor} AS event_at_raw FROM headed)
 ), timed AS (
-    -- Epoch seconds (milliseconds tolerated) or ISO-8601, like github_payloads.to_utc.
+    -- Epoch seconds (milliseconds tolerated) or ISO-8601, like payloads.to_utc.
     SELECT * EXCLUDE (epoch),
            CASE WHEN epoch IS NOT NULL
                 THEN try(to_timestamp(CASE WHEN abs(epoch) >= 1e11 THEN epoch / 1000 ELSE epoch END))

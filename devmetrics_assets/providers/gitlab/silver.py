@@ -48,7 +48,7 @@ PROVIDER = "gitlab"
 def anchor_value(event_type: str, body: dict) -> Any:
     """Raw anchor (contracts §6): push → first commit timestamp; MR → merged_at / updated_at; deployment →
     status_changed_at; issue → created_at; note on an issue → the issue's created_at; note on a merge
-    request → the note's created_at. GitLab's `... UTC` text is normalised so `github_payloads.to_utc`
+    request → the note's created_at. GitLab's `... UTC` text is normalised so `payloads.to_utc`
     parses it."""
     if not isinstance(body, dict):
         return None
