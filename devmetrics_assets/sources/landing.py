@@ -26,6 +26,7 @@ from devmetrics_assets.sources.landing_files import (
     LandingLine,
     day_files,
     import_files,
+    iter_landing_lines,
     iter_lines,
     window_days,
 )
@@ -208,7 +209,7 @@ def read_landing_jsonl(
     """Deliveries of `spec` received in [start, end): the day files the receiver (or a puller) wrote, whose
     last line may still be being written, and the recorded files `devmetrics load` copied in, read whole.
     `secret` verifies recorded deliveries; landing envelopes carry their own verdict."""
-    days = iter_lines(day_files(spec.landing_dir, *window_days(start, end)), partial_last=False)
+    days = iter_landing_lines(day_files(spec.landing_dir, *window_days(start, end)))
     imports = iter_lines(import_files(spec.landing_dir))
     return parse_landing(itertools.chain(days, imports), source=spec.name, provider=spec.provider,
                          load_batch_id=load_batch_id, received_start=start, received_end=end, bounds=bounds,

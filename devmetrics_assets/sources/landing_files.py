@@ -5,7 +5,8 @@ envelope per line: `{"received_at", "delivery_id", "provider", "event_type", "si
 "headers", "body_raw"}`. Both writers, the webhook receiver (receiver/store.py, group commit) and the
 API pullers (sources/pull/landing_io.py), build the line with `envelope` + `encode_line` and append it
 with `DayFileWriter`, so a delivery lands the same way whatever its transport. Readers pick the files
-with `day_files` / `window_days` and the lines with `iter_lines`. Nothing here imports Dagster.
+with `day_files` / `window_days` and the lines with `iter_landing_lines` (a torn last line left unread).
+Nothing here imports Dagster.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 # One line reader and line type for every landing/recorded-delivery reader (sources/lines.py).
-from devmetrics_assets.sources.lines import DAY_FILE, iter_lines
+from devmetrics_assets.sources.lines import DAY_FILE, iter_landing_lines, iter_lines
 from devmetrics_assets.sources.lines import Line as LandingLine
 
 log = logging.getLogger("devmetrics.landing")
 
 __all__ = [
     "DAY_FILE", "DayFileWriter", "LandingLine", "day_file", "day_file_name", "day_files", "encode_line",
-    "envelope", "import_files", "iter_lines", "received_text", "window_days",
+    "envelope", "import_files", "iter_landing_lines", "iter_lines", "received_text", "window_days",
 ]
 
 
