@@ -33,6 +33,7 @@ from devmetrics_assets.sources.landing_files import (
 from devmetrics_assets.sources.recorded import as_landing, is_recorded
 from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.storage.tables import RECORD_REF
+from devmetrics_assets.timeutil import as_utc
 from devmetrics_assets.transforms.anchors import anchor_value
 from devmetrics_assets.transforms.github_payloads import to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
@@ -91,9 +92,9 @@ def parse_landing(
         rejects.append(_reject(source, kept[i][0], time_problems.iloc[i]))
         in_window[i] = False
     if received_start is not None:
-        in_window &= (received >= _utc(received_start)).fillna(False).to_numpy(dtype=bool)
+        in_window &= (received >= as_utc(received_start)).fillna(False).to_numpy(dtype=bool)
     if received_end is not None:
-        in_window &= (received < _utc(received_end)).fillna(False).to_numpy(dtype=bool)
+        in_window &= (received < as_utc(received_end)).fillna(False).to_numpy(dtype=bool)
 
     rows: list[dict] = []
     positions: list[int] = []
@@ -128,11 +129,6 @@ def _reject_event_times(bronze: pd.DataFrame, rejects: list[dict], kept: list, p
         line = kept[positions[i]][0]
         rejects.append(_reject(source, line, problems.iloc[i], bronze["received_day"].iloc[i]))
     return bronze[~bad].reset_index(drop=True), rejects_frame(rejects)
-
-
-def _utc(value: datetime) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _row(envelope: dict, source: str, provider: str) -> tuple[dict, str | None]:

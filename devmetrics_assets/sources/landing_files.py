@@ -22,6 +22,7 @@ from typing import Any
 # One line reader and line type for every landing/recorded-delivery reader (sources/lines.py).
 from devmetrics_assets.sources.lines import DAY_FILE, iter_landing_lines, iter_lines
 from devmetrics_assets.sources.lines import Line as LandingLine
+from devmetrics_assets.timeutil import as_utc
 
 log = logging.getLogger("devmetrics.landing")
 
@@ -66,16 +67,11 @@ def import_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("import-*.jsonl")) if folder.exists() else []
 
 
-def _as_utc(value: datetime) -> datetime:
-    """Aware UTC (naive means UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def window_days(start: datetime, end: datetime) -> tuple[date, date]:
     """The day files [first, last) that can hold deliveries received in [start, end): start's day up to
     the day of the last instant before `end` (so an `end` at midnight does not read that day's file)."""
-    last_instant = _as_utc(end) - timedelta(microseconds=1)
-    return _as_utc(start).date(), last_instant.date() + timedelta(days=1)
+    last_instant = as_utc(end) - timedelta(microseconds=1)
+    return as_utc(start).date(), last_instant.date() + timedelta(days=1)
 
 
 # -------------------------------------------------------------------------------------- envelope
