@@ -22,8 +22,6 @@ from devmetrics_assets.partitions import late_arrival_mapping, window_of
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
-MAINLINE_EVENTS = ("push", "pull_request")
-
 # (warehouse, rules, start, end) -> (entity rows in the window, rejects)
 Compute = Callable[[Warehouse, DoraRules, pd.Timestamp, pd.Timestamp], tuple[pd.DataFrame, pd.DataFrame]]
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from devmetrics_assets.clock import utc_now
-from devmetrics_assets.sources.landing_files import day_files
 from devmetrics_assets.sources.pull import github, gitlab, pagerduty
 from devmetrics_assets.sources.pull.cursors import PullState, next_watermark, plan_pull
 from devmetrics_assets.sources.pull.http import HttpClient, HttpError, RetryPolicy
@@ -392,8 +391,3 @@ def _reader(expected: str):
 read_github_api = _reader("github_api")
 read_gitlab_api = _reader("gitlab_api")
 read_pagerduty_api = _reader("pagerduty_api")
-
-
-def landed_days(spec: SourceSpec) -> list[date]:
-    """Received days that have landing files (for operators and tests)."""
-    return [date.fromisoformat(p.stem) for p in day_files(spec.landing_dir)]
