@@ -40,7 +40,3 @@ def utc_now() -> datetime:
             f"{NOW_ENV}={pinned!r} is not an ISO-8601 time (e.g. 2025-03-04T12:00:00Z); unset it to use "
             "the real clock"
         ) from None
-
-
-def is_pinned() -> bool:
-    return bool(os.environ.get(NOW_ENV))

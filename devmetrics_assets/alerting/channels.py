@@ -22,7 +22,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -67,16 +66,6 @@ def notification_to_message(notification: Notification, message_id: str | None =
     data["owners"] = list(notification.owners)
     data["details"] = json.loads(json.dumps(notification.details, default=str))
     return {"type": "devmetrics.notification", "version": MESSAGE_VERSION, "message_id": message_id, **data}
-
-
-def message_to_notification(message: Mapping[str, Any]) -> Notification:
-    return Notification(
-        problem_key=message["problem_key"], kind=message["kind"], severity=message["severity"],
-        title=message["title"], body=message["body"],
-        occurred_at=datetime.fromisoformat(message["occurred_at"]), asset_key=message.get("asset_key"),
-        group=message.get("group"), owners=tuple(message.get("owners") or ()),
-        recovery=bool(message.get("recovery")), details=dict(message.get("details") or {}),
-    )
 
 
 def headline(message: Mapping[str, Any]) -> str:

@@ -244,11 +244,6 @@ class Outbox:
         with connect(self.path) as con:
             return int(con.execute(sql, args).fetchone()[0])
 
-    def next_due_at(self) -> float | None:
-        with connect(self.path) as con:
-            row = con.execute("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()
-        return row[0]
-
     def prune(self, older_than_seconds: float) -> int:
         """Forget delivered messages older than the retention period (pending ones are never pruned)."""
         with connect(self.path) as con, transaction(con):

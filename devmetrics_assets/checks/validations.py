@@ -64,7 +64,6 @@ from devmetrics_assets.storage.frames import utc
 
 # The names these helpers had when they were private to this module (silver_checks uses `_split`).
 _split = split_list
-_utc = utc
 
 __all__ = [
     "BASELINE_WEEKS",

@@ -23,8 +23,6 @@ from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
-MAINLINE_EVENTS = ("push", "pull_request")
-
 # (warehouse, rules, start, end) -> (entity rows in the window, rejects)
 Compute = Callable[[Storage, DoraRules, pd.Timestamp, pd.Timestamp], tuple[pd.DataFrame, pd.DataFrame]]
 

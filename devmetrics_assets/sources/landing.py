@@ -26,12 +26,14 @@ from devmetrics_assets.sources.landing_files import (
     LandingLine,
     day_files,
     import_files,
+    iter_landing_lines,
     iter_lines,
     window_days,
 )
 from devmetrics_assets.sources.recorded import as_landing, is_recorded
 from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.storage.tables import RECORD_REF
+from devmetrics_assets.timeutil import as_utc
 from devmetrics_assets.transforms.anchors import anchor_value
 from devmetrics_assets.transforms.payloads import to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
@@ -90,9 +92,9 @@ def parse_landing(
         rejects.append(_reject(source, kept[i][0], time_problems.iloc[i]))
         in_window[i] = False
     if received_start is not None:
-        in_window &= (received >= _utc(received_start)).fillna(False).to_numpy(dtype=bool)
+        in_window &= (received >= as_utc(received_start)).fillna(False).to_numpy(dtype=bool)
     if received_end is not None:
-        in_window &= (received < _utc(received_end)).fillna(False).to_numpy(dtype=bool)
+        in_window &= (received < as_utc(received_end)).fillna(False).to_numpy(dtype=bool)
 
     rows: list[dict] = []
     positions: list[int] = []
@@ -127,11 +129,6 @@ def _reject_event_times(bronze: pd.DataFrame, rejects: list[dict], kept: list, p
         line = kept[positions[i]][0]
         rejects.append(_reject(source, line, problems.iloc[i], bronze["received_day"].iloc[i]))
     return bronze[~bad].reset_index(drop=True), rejects_frame(rejects)
-
-
-def _utc(value: datetime) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _row(envelope: dict, source: str, provider: str) -> tuple[dict, str | None]:
@@ -208,7 +205,7 @@ def read_landing_jsonl(
     """Deliveries of `spec` received in [start, end): the day files the receiver (or a puller) wrote, whose
     last line may still be being written, and the recorded files `devmetrics load` copied in, read whole.
     `secret` verifies recorded deliveries; landing envelopes carry their own verdict."""
-    days = iter_lines(day_files(spec.landing_dir, *window_days(start, end)), partial_last=False)
+    days = iter_landing_lines(day_files(spec.landing_dir, *window_days(start, end)))
     imports = iter_lines(import_files(spec.landing_dir))
     return parse_landing(itertools.chain(days, imports), source=spec.name, provider=spec.provider,
                          load_batch_id=load_batch_id, received_start=start, received_end=end, bounds=bounds,

@@ -5,7 +5,8 @@ envelope per line: `{"received_at", "delivery_id", "provider", "event_type", "si
 "headers", "body_raw"}`. Both writers, the webhook receiver (receiver/store.py, group commit) and the
 API pullers (sources/pull/landing_io.py), build the line with `envelope` + `encode_line` and append it
 with `DayFileWriter`, so a delivery lands the same way whatever its transport. Readers pick the files
-with `day_files` / `window_days` and the lines with `iter_lines`. Nothing here imports Dagster.
+with `day_files` / `window_days` and the lines with `iter_landing_lines` (a torn last line left unread).
+Nothing here imports Dagster.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 # One line reader and line type for every landing/recorded-delivery reader (sources/lines.py).
-from devmetrics_assets.sources.lines import DAY_FILE, iter_lines
+from devmetrics_assets.sources.lines import DAY_FILE, iter_landing_lines, iter_lines
 from devmetrics_assets.sources.lines import Line as LandingLine
+from devmetrics_assets.timeutil import as_utc
 
 log = logging.getLogger("devmetrics.landing")
 
 __all__ = [
     "DAY_FILE", "DayFileWriter", "LandingLine", "day_file", "day_file_name", "day_files", "encode_line",
-    "envelope", "import_files", "iter_lines", "received_text", "window_days",
+    "envelope", "import_files", "iter_landing_lines", "iter_lines", "received_text", "window_days",
 ]
 
 
@@ -65,16 +67,11 @@ def import_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("import-*.jsonl")) if folder.exists() else []
 
 
-def _as_utc(value: datetime) -> datetime:
-    """Aware UTC (naive means UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def window_days(start: datetime, end: datetime) -> tuple[date, date]:
     """The day files [first, last) that can hold deliveries received in [start, end): start's day up to
     the day of the last instant before `end` (so an `end` at midnight does not read that day's file)."""
-    last_instant = _as_utc(end) - timedelta(microseconds=1)
-    return _as_utc(start).date(), last_instant.date() + timedelta(days=1)
+    last_instant = as_utc(end) - timedelta(microseconds=1)
+    return as_utc(start).date(), last_instant.date() + timedelta(days=1)
 
 
 # -------------------------------------------------------------------------------------- envelope

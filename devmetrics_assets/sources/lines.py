@@ -5,6 +5,15 @@ command line's pre-scan) takes its lines from `iter_lines`. A line is decoded, m
 here, alone: bytes that are not UTF-8, a line over the size bound or JSON nested past the depth bound
 give a `Line` with a `problem` (the reason it is quarantined, with its `file:line` reference) instead of
 an exception that would stop the whole file and every later load.
+
+A torn last line (no newline at the end of the file) is read one of two ways, named here once:
+- landing day files (`iter_landing_lines`: the receiver's and the pullers' `YYYY-MM-DD.jsonl` and the
+  pullers' rejects) leave it unread. Both writers append whole lines and acknowledge a delivery (or
+  advance a pull cursor) only after the fsync, so a torn last line is either still being written (the
+  next run reads it whole) or a crash's leftover nobody was told was stored (the provider redelivers, the
+  puller pulls it again); the next append to that file starts with a newline
+  (`DayFileWriter(close_torn_line=True)`), which turns the leftover into one quarantined line.
+- recorded files (`iter_lines`, the default): a last line without a newline is usual and complete.
 """
 
 from __future__ import annotations
@@ -92,6 +101,11 @@ def iter_lines(paths: Iterable[Path], *, partial_last: bool = True,
                     continue
                 text, problem = line_problem(raw, max_line_bytes, max_depth)
                 yield Line(path, number, text, problem)
+
+
+def iter_landing_lines(paths: Iterable[Path]) -> Iterator[Line]:
+    """The lines of landing day files: a torn last line is left unread (see the module docstring)."""
+    return iter_lines(paths, partial_last=False)
 
 
 def is_binary(path: Path) -> bool:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from devmetrics_assets.sources.lines import is_binary, iter_lines
+import pandas as pd
+import pytest
+
+from devmetrics_assets.config import Settings
+from devmetrics_assets.sources.landing import read_landing_jsonl
+from devmetrics_assets.sources.landing_files import DayFileWriter, encode_line, envelope
+from devmetrics_assets.sources.lines import is_binary, iter_landing_lines, iter_lines
+from devmetrics_assets.sources.pull.landing_io import _existing_ids, read_landed
+from devmetrics_assets.sources.registry import sources_from_mapping
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -47,3 +56,51 @@ def test_crlf_line_ends_are_tolerated_and_binary_files_are_recognised(tmp_path: 
     assert [line.text for line in iter_lines([text])] == ['{"a": 1}', '{"b": 2}']
     assert not is_binary(text)
     assert is_binary(write(tmp_path / "img.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
+
+
+def test_landing_files_leave_a_torn_last_line_until_the_next_append_closes_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "2025-03-04.jsonl", b'{"a": 1}\n{"b": ')
+    assert [line.text for line in iter_landing_lines([path])] == ['{"a": 1}']
+    with DayFileWriter(tmp_path, close_torn_line=True) as files:
+        files.append(path.name, b'{"c": 3}\n')
+    # The crash's leftover is now a line of its own (quarantined by the parser), the next one intact.
+    assert [(line.number, line.text) for line in iter_landing_lines([path])] == [
+        (1, '{"a": 1}'), (2, '{"b": '), (3, '{"c": 3}')]
+
+
+def _envelope_line(delivery_id: str) -> bytes:
+    return encode_line(envelope(received_at=datetime(2025, 3, 4, 10, tzinfo=UTC), delivery_id=delivery_id,
+                                provider="github", event_type="ping", signature_status="unchecked",
+                                headers={"X-GitHub-Event": "ping", "X-GitHub-Delivery": delivery_id},
+                                body_raw='{"zen":"x"}'))
+
+
+def _read_webhook_landing(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # The source `hooks` lands in <landing_dir>/hooks, i.e. `folder`.
+    settings = Settings(home=folder.parent, warehouse_path=folder / "w.duckdb", landing_dir=folder.parent,
+                        rules_path=folder / "r.yaml", partition_start="2025-01-01")
+    entry = {"name": "hooks", "type": "landing_jsonl", "provider": "github"}
+    [spec] = sources_from_mapping({"sources": [entry]}, settings=settings)
+    return read_landing_jsonl(spec, start=datetime(2025, 3, 4, tzinfo=UTC),
+                              end=datetime(2025, 3, 5, tzinfo=UTC), secret=None, load_batch_id="b")
+
+
+def _read_pulled_landing(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return read_landed(folder, source="hooks", provider="github", start=datetime(2025, 3, 4, tzinfo=UTC),
+                       end=datetime(2025, 3, 5, tzinfo=UTC), load_batch_id="b")
+
+
+@pytest.mark.parametrize("read", [_read_webhook_landing, _read_pulled_landing], ids=["webhook", "pull"])
+def test_both_landing_readers_treat_a_torn_last_line_alike(tmp_path: Path, read) -> None:
+    folder = tmp_path / "hooks"
+    folder.mkdir()
+    whole, torn = _envelope_line("first"), _envelope_line("second")
+    path = write(folder / "2025-03-04.jsonl", whole + torn[:-1])  # only the newline is missing
+    rows, rejects = read(folder)
+    assert rows["delivery_id"].tolist() == ["first"] and rejects.empty
+    # The pull dedup agrees with the readers: an id on a torn line is not landed yet, so it is re-landed.
+    assert _existing_ids(path, "delivery_id") == {"first"}
+    with DayFileWriter(folder, close_torn_line=True) as files:
+        files.append(path.name, _envelope_line("third"))
+    rows, rejects = read(folder)
+    assert rows["delivery_id"].tolist() == ["first", "second", "third"] and rejects.empty

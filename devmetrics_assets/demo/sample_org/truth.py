@@ -32,7 +32,7 @@ import pandas as pd
 
 from devmetrics_assets.config import DoraRules
 
-from .model import IssueFact, OrgModel, RepoModel, utc_day
+from .model import IssueFact, OrgModel, utc_day
 
 DAILY_COLUMNS = (
     "deployments",
@@ -289,11 +289,6 @@ def org_truth(repos: list[Any], rules: DoraRules) -> list[RepoTruth]:
         for inc in incidents_of(repo, rules):
             out.daily[utc_day(inc.opened_at)]["incidents_opened"] += 1
     return [truths[repo.full_name] for repo in repos]
-
-
-def repo_truth(repo: RepoModel, rules: DoraRules) -> RepoTruth:
-    """One repository alone (its service's other repos unknown): org_truth of [repo]."""
-    return org_truth([repo], rules)[0]
 
 
 def compute_truth(model: OrgModel, rules: DoraRules) -> list[RepoTruth]:

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from devmetrics_assets.providers.github.anchors import ANCHOR_PATHS, event_ancho
 from devmetrics_assets.sources.lines import DAY_FILE, Line, iter_lines
 from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.storage import tables as T
+from devmetrics_assets.timeutil import as_utc
 from devmetrics_assets.transforms.payloads import to_utc
 from devmetrics_assets.transforms.quarantine import REJECT_COLUMNS
 
@@ -61,12 +62,6 @@ def verify_signature(secret: str, payload: bytes, header_value: str | None) -> b
         return False
     given = header_value.strip().encode("utf-8", errors="surrogateescape")
     return hmac.compare_digest(signature_for(secret, payload).encode("ascii"), given)
-
-
-def _to_utc(value: object) -> datetime | None:
-    """Aware UTC datetime for a window bound (naive means UTC)."""
-    parsed = pd.Timestamp(value).to_pydatetime()
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _hmac_pads(secret: str) -> tuple[str, str]:
@@ -270,8 +265,8 @@ def parse_lines(
     )
     params = {
         "envelope": ENVELOPE, "check_signature": secret is not None, "ipad": ipad, "opad": opad,
-        "start": _to_utc(received_start) if received_start is not None else None,
-        "end": _to_utc(received_end) if received_end is not None else None,
+        "start": as_utc(received_start),
+        "end": as_utc(received_end),
         **bounds.sql_params(),
     }
     if not texts:

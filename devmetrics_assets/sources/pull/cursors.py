@@ -151,7 +151,3 @@ def next_watermark(plan: PullPlan, version_times: list[datetime]) -> datetime:
     """Everything before the result has been pulled: the newest version seen, or the lower bound when
     nothing was seen (so an empty pull still marks the range as read)."""
     return max(version_times) if version_times else plan.lower
-
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -11,7 +11,8 @@ The layout, the envelope and the durable append are the receiver's (sources/land
 are appends of whole lines, fsynced (and the folder fsynced when a file is created) before the caller
 advances a cursor. A delivery id already in the target day file (or the day of its
 provider time) is not written again, so overlapping pulls do not grow the files. A partial last line
-left by a crash is closed with a newline first: it becomes one quarantined line, not a corrupt neighbour.
+left by a crash is closed with a newline first: it becomes one quarantined line, not a corrupt neighbour
+(until then readers leave it unread, like every landing reader: sources/lines.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from devmetrics_assets.sources.landing_files import (
     day_file_name,
     day_files,
     encode_line,
-    iter_lines,
+    iter_landing_lines,
     window_days,
 )
 from devmetrics_assets.sources.landing_files import envelope as landing_envelope
@@ -92,7 +93,8 @@ def _existing_ids(path: Path, key: str) -> set[str]:
     if not path.exists():
         return set()
     ids: set[str] = set()
-    for line in iter_lines([path], partial_last=True):
+    # Read as the Bronze reader reads it: an id on a torn last line is not landed yet.
+    for line in iter_landing_lines([path]):
         try:
             value = json.loads(line.text).get(key)
         except (json.JSONDecodeError, AttributeError):
@@ -163,9 +165,10 @@ def land(
 
 
 def _window_lines(folder: Path, start: datetime, end: datetime) -> Iterator[LandingLine]:
-    """Every non-blank line of the day files that can hold [start, end), a crash's torn last line
-    included (it becomes a reject here, never a silent drop)."""
-    return iter_lines(day_files(folder, *window_days(start, end)), partial_last=True)
+    """Every non-blank line of the day files that can hold [start, end). A torn last line is left unread,
+    as in the webhook landing files (sources/lines.py): it was never fsynced whole, so its cursor did not
+    advance and the next pull lands it again; the next append closes it into a quarantined line."""
+    return iter_landing_lines(day_files(folder, *window_days(start, end)))
 
 
 def read_landed(

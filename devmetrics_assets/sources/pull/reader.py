@@ -31,13 +31,14 @@ import pandas as pd
 from devmetrics_assets.clock import utc_now
 from devmetrics_assets.providers import api_sources
 from devmetrics_assets.providers.interface import ApiPull
-from devmetrics_assets.sources.pull.cursors import PullState, next_watermark, plan_pull, utc
+from devmetrics_assets.sources.pull.cursors import PullState, next_watermark, plan_pull
 from devmetrics_assets.sources.pull.http import HttpClient, HttpError, RetryPolicy
 from devmetrics_assets.sources.pull.landing_io import envelope, land, read_landed, source_lock
 from devmetrics_assets.sources.pull.pagination import PaginationError
 from devmetrics_assets.sources.pull.records import PullDataError
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.sources.time_bounds import TimeBounds
+from devmetrics_assets.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 STATE_FILE = "_pull_state.sqlite3"
@@ -207,12 +208,6 @@ class PullReport:
     units: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _aware(value: datetime | pd.Timestamp) -> datetime:
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    return utc(value)
-
-
 def unit_key(resource: str, scope: str) -> str:
     return resource if scope == "all" else f"{resource}@{scope}"
 
@@ -227,8 +222,8 @@ def pull_source(
 ) -> PullReport:
     """Pull every unit of an API source for window [start, end), land the records, advance cursors."""
     options = api_options(spec)
-    start, end = _aware(start), _aware(end)
-    now = _aware(now) if now is not None else utc_now()
+    start, end = as_utc(start), as_utc(end)
+    now = as_utc(now) if now is not None else utc_now()
     client = client or build_client(spec, options)
     state = PullState(options.state_path)
     puller = _puller(spec, client, options)
@@ -300,8 +295,8 @@ def read_api(
         spec.landing_dir,
         source=spec.name,
         provider=api_sources()[spec.type].name,
-        start=_aware(start),
-        end=_aware(end),
+        start=as_utc(start),
+        end=as_utc(end),
         load_batch_id=load_batch_id,
         bounds=bounds,
     )
