@@ -45,6 +45,11 @@ class DoraRules:
     # An incident without a root cause is linked to the latest production deployment of its repo's service
     # that finished at most this many hours before it opened (0 disables inference).
     incident_inference_window_h: float = DEFAULT_INCIDENT_INFERENCE_WINDOW_H
+    # Rules only one source system understands, keyed by provider name (rules.yaml / a source's `rules:`
+    # `providers: {<name>: {...}}`): e.g. which GitHub Actions workflows deploy, which Jira issues are
+    # incidents. Each provider reads and validates its own (`Provider.parse_rules`); sources/registry.py
+    # checks every declared one when the configuration loads.
+    provider_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.deployment_unit not in DEPLOYMENT_UNITS:
@@ -97,6 +102,7 @@ def rules_from_mapping(data: dict[str, Any], origin: str = "<mapping>") -> DoraR
         "default_team",
         "deployment_unit",
         "incident_inference_window_h",
+        "providers",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -129,6 +135,10 @@ def rules_from_mapping(data: dict[str, Any], origin: str = "<mapping>") -> DoraR
         if isinstance(hours, bool) or not isinstance(hours, int | float) or not hours >= 0:
             raise ConfigError(f"{origin}: incident_inference_window_h: expected hours >= 0, got {hours!r}")
         kwargs["incident_inference_window_h"] = float(hours)
+    providers = data.get("providers", {}) or {}
+    if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
+        raise ConfigError(f"{origin}: providers: expected a mapping of provider name -> its rules mapping")
+    kwargs["provider_rules"] = {str(name): dict(rules) for name, rules in providers.items()}
     repos = data.get("repos", {}) or {}
     if not isinstance(repos, dict):
         raise ConfigError(f"{origin}: repos: expected a mapping of repo -> {{team, service}}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
@@ -179,4 +178,7 @@ class Provider:
     issue_tracker: bool = False
     # Extra source types only this provider reads (e.g. recorded GitHub JSONL files), type → reader.
     readers: Mapping[str, Callable[..., tuple[pd.DataFrame, pd.DataFrame]]] = field(default_factory=dict)
-    lookback: timedelta | None = None
+    # Rules only this system understands (`DoraRules.provider_rules[name]`, from rules.yaml or a source's
+    # `rules: {providers: {<name>: ...}}`): parsed into the provider's own object, ValueError naming the
+    # field when wrong. The mappers call it with `rules.provider_rules.get(name, {})`.
+    parse_rules: Callable[[Mapping[str, Any]], Any] | None = None

@@ -286,6 +286,8 @@ def merge_rules(base: DoraRules, sources: list[SourceSpec]) -> DoraRules:
     patterns = [base.production_environment_pattern] if base.production_environment_pattern else []
     owners: dict[str, dict[str, str]] = {k: dict(v) for k, v in base.repo_owners.items()}
     declared_by: dict[str, str] = dict.fromkeys(owners, "rules.yaml")
+    provider_rules: dict[str, dict[str, Any]] = {k: dict(v) for k, v in base.provider_rules.items()}
+    provider_by: dict[str, str] = dict.fromkeys(provider_rules, "rules.yaml")
     for spec in sources:
         rules = spec.rules
         if rules is None:
@@ -301,6 +303,13 @@ def merge_rules(base: DoraRules, sources: list[SourceSpec]) -> DoraRules:
                                   f"{owners[repo]} declared by {declared_by[repo]}")
             owners[repo] = dict(owner)
             declared_by[repo] = f"source {spec.name!r}"
+        for name, declared in rules.provider_rules.items():
+            if name in provider_rules and provider_rules[name] != declared:
+                raise ConfigError(f"source {spec.name!r}: rules.providers.{name} conflicts with the one "
+                                  f"declared by {provider_by[name]}")
+            provider_rules[name] = dict(declared)
+            provider_by[name] = f"source {spec.name!r}"
+    check_provider_rules(provider_rules)
     # replace(): every other rule of rules.yaml (deployment unit, inference window, ...) is kept as is.
     return replace(
         base,
@@ -308,4 +317,19 @@ def merge_rules(base: DoraRules, sources: list[SourceSpec]) -> DoraRules:
         production_environment_pattern="|".join(f"(?:{p})" for p in patterns) if patterns else None,
         incident_labels=tuple(labels),
         repo_owners=owners,
+        provider_rules=provider_rules,
     )
+
+
+def check_provider_rules(provider_rules: dict[str, dict[str, Any]]) -> None:
+    """Every `providers:` rule block names a registered provider and passes that provider's own parser."""
+    for name, declared in provider_rules.items():
+        provider = PROVIDERS.get(name)
+        if provider is None:
+            raise ConfigError(f"rules: providers.{name}: not a provider; known: {list(PROVIDERS)}")
+        if provider.parse_rules is None:
+            raise ConfigError(f"rules: providers.{name}: {provider.title} takes no provider rules")
+        try:
+            provider.parse_rules(declared)
+        except ValueError as exc:
+            raise ConfigError(f"rules: providers.{name}: {exc}") from None

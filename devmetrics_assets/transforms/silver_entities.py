@@ -174,6 +174,22 @@ def incident_issue_keys(rows: pd.DataFrame | None, rules: DoraRules) -> Incident
     return keys
 
 
+def _map_each(
+    parts: dict[str, pd.DataFrame], entity: str, ctx: SilverContext
+) -> tuple[list[tuple[str, pd.DataFrame]], list[pd.DataFrame]]:
+    """Each provider's rows through its `entity` mapper (changes | incidents): ([(name, rows)], rejects)."""
+    frames: list[tuple[str, pd.DataFrame]] = []
+    rejects: list[pd.DataFrame] = []
+    for name, part in parts.items():
+        mapper = getattr(PROVIDERS[name].silver, entity)
+        if mapper is None:
+            continue
+        rows, rej = mapper(part, ctx)
+        frames.append((name, rows))
+        rejects.append(rej)
+    return frames, rejects
+
+
 def build_changes(
     rows: pd.DataFrame,
     rules: DoraRules,
@@ -191,15 +207,7 @@ def build_changes(
     keys = incident_issue_keys(incident_rows, rules)
     ctx = SilverContext(rules=rules, start=start, end=end, incident_keys=keys,
                         known_repos=_known_repos(parts, rules))
-    frames: list[tuple[str, pd.DataFrame]] = []
-    rejects: list[pd.DataFrame] = []
-    for name, part in parts.items():
-        mapper = PROVIDERS[name].silver.changes
-        if mapper is None:
-            continue
-        changes, rej = mapper(part, ctx)
-        frames.append((name, changes))
-        rejects.append(rej)
+    frames, rejects = _map_each(parts, "changes", ctx)
     rows_out, collided = _collisions(frames, "change_id", "silver_changes") if frames else (None, None)
     out = _empty(CHANGES_DTYPES) if rows_out is None or rows_out.empty else conform(rows_out, CHANGES_DTYPES)
     out = out.sort_values(["event_day", "landed_at", "change_id"], kind="stable").reset_index(drop=True)
@@ -273,15 +281,7 @@ def build_incidents(
 
     ctx = SilverContext(rules=rules, start=start, end=end, mainline_rows=split(mainline_rows, "mainline"),
                         mainline=mainline)
-    frames: list[tuple[str, pd.DataFrame]] = []
-    rejects: list[pd.DataFrame] = []
-    for name, part in parts.items():
-        mapper = PROVIDERS[name].silver.incidents
-        if mapper is None:
-            continue
-        incidents, rej = mapper(part, ctx)
-        frames.append((name, incidents))
-        rejects.append(rej)
+    frames, rejects = _map_each(parts, "incidents", ctx)
     if not frames:
         return _empty(INCIDENTS_DTYPES), _quarantine("silver_incidents", rejects, start, end)
     rows_out, collided = _collisions(frames, "incident_id", "silver_incidents")
