@@ -13,18 +13,18 @@ import dagster as dg
 from devmetrics_assets.alerting.notifier import build_notifier
 from devmetrics_assets.alerting.routing import config_path
 from devmetrics_assets.alerting.sensors import notification_sensors
-from devmetrics_assets.automation import automation_sensors, tier_schedules, with_tier_freshness
 from devmetrics_assets.config import Settings
-from devmetrics_assets.housekeeping import housekeeping_sensors
-from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
-from devmetrics_assets.layers.gold_dora import build_gold_asset
-from devmetrics_assets.layers.gold_facts import build_gold_facts_asset
-from devmetrics_assets.layers.quarantine import build_quarantine_asset
-from devmetrics_assets.layers.silver_changes import build_silver_changes_asset
-from devmetrics_assets.layers.silver_deployments import build_silver_deployments_asset
-from devmetrics_assets.layers.silver_incidents import build_silver_incidents_asset
+from devmetrics_assets.defs.automation import automation_sensors, tier_schedules, with_tier_freshness
+from devmetrics_assets.defs.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.defs.gold_dora import build_gold_asset
+from devmetrics_assets.defs.gold_facts import build_gold_facts_asset
+from devmetrics_assets.defs.housekeeping import housekeeping_sensors
+from devmetrics_assets.defs.quarantine import build_quarantine_asset
+from devmetrics_assets.defs.resources import RulesResource, WebhookSecretResource
+from devmetrics_assets.defs.silver_changes import build_silver_changes_asset
+from devmetrics_assets.defs.silver_deployments import build_silver_deployments_asset
+from devmetrics_assets.defs.silver_incidents import build_silver_incidents_asset
 from devmetrics_assets.partitions import partitions_for
-from devmetrics_assets.resources import RulesResource, WebhookSecretResource
 from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
 from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
 from devmetrics_assets.storage.selection import storage_kind, storage_resources

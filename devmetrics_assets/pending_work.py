@@ -1,7 +1,7 @@
 """Durable pending work: event days a Bronze load changed, until Silver and every Gold grain caught up.
 
 Bronze records each load batch's event days in `pending_event_days` in the same transaction as the
-deliveries (layers/bronze.py, storage). A pending row is *done* when each Silver model's day partition,
+deliveries (defs/bronze.py, storage). A pending row is *done* when each Silver model's day partition,
 the day's Gold, its ISO week's Gold and its month's Gold were all materialised after the row was
 recorded: a state-based definition, so it holds whoever did the work (the command line, the automation
 sensor, a backfill launched in the UI). `settle` clears the done rows; `finish` materialises what is

@@ -82,11 +82,11 @@ def scenario_data_only(generated: Path, home: Path) -> dict:
     import pandas as pd
 
     from devmetrics_assets.config import load_rules
+    from devmetrics_assets.defs.bronze import CHUNK_DAYS, sub_windows
+    from devmetrics_assets.defs.silver_changes import compute_changes
+    from devmetrics_assets.defs.silver_deployments import compute_deployments
+    from devmetrics_assets.defs.silver_incidents import compute_incidents
     from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
-    from devmetrics_assets.layers.bronze import CHUNK_DAYS, sub_windows
-    from devmetrics_assets.layers.silver_changes import compute_changes
-    from devmetrics_assets.layers.silver_deployments import compute_deployments
-    from devmetrics_assets.layers.silver_incidents import compute_incidents
     from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries, select_files
     from devmetrics_assets.storage.warehouse import Warehouse
     from devmetrics_assets.transforms.gold_metrics import build_gold

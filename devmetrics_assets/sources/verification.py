@@ -5,7 +5,7 @@ verified (a verified delivery in Bronze, or one quarantined for its signature) i
 secret. Without it the load is refused with one line that says what to set, unless the person asked
 for `--no-verify`: then the deliveries are stored `unchecked`, the blocking `signature_verification`
 check fails (so automation does not carry them into Silver and Gold) and the notifier says so. Even
-then a delivery already quarantined as forged stays in quarantine (layers/bronze.py).
+then a delivery already quarantined as forged stays in quarantine (defs/bronze.py).
 
 Webhook landing files (`landing_jsonl` day files) carry the receiver's verdict, so they need no secret;
 their recorded imports do. API pulls carry no webhook signature at all.

@@ -22,10 +22,10 @@ from devmetrics_assets.checks.silver_schemas import (
     SilverIncidentsSchema,
 )
 from devmetrics_assets.config import load_rules
+from devmetrics_assets.defs.silver_changes import compute_changes
+from devmetrics_assets.defs.silver_deployments import compute_deployments
+from devmetrics_assets.defs.silver_incidents import compute_incidents
 from devmetrics_assets.demo.sample_org import generate_sample_org
-from devmetrics_assets.layers.silver_changes import compute_changes
-from devmetrics_assets.layers.silver_deployments import compute_deployments
-from devmetrics_assets.layers.silver_incidents import compute_incidents
 from devmetrics_assets.sources.readers import read_source
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.warehouse import Warehouse

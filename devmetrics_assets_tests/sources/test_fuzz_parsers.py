@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.layers.silver_changes import compute_changes
-from devmetrics_assets.layers.silver_deployments import compute_deployments
-from devmetrics_assets.layers.silver_incidents import compute_incidents
+from devmetrics_assets.defs.silver_changes import compute_changes
+from devmetrics_assets.defs.silver_deployments import compute_deployments
+from devmetrics_assets.defs.silver_incidents import compute_incidents
 from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries, signature_for
 from devmetrics_assets.sources.landing import parse_landing
 from devmetrics_assets.sources.lines import iter_lines

@@ -509,7 +509,7 @@ def test_whole_graph_on_mongodb_gives_gold_identical_to_duckdb(graph_pair, monke
 def test_quarantine_summary_asset_on_mongodb(graph_pair, monkeypatch):
     import dagster as dg
 
-    from devmetrics_assets.layers.quarantine import summarise_quarantine
+    from devmetrics_assets.defs.quarantine import summarise_quarantine
 
     duck, mongo, defs, env = graph_pair
     for key, value in env.items():

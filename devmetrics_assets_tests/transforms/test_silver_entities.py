@@ -9,9 +9,9 @@ import pandas as pd
 import pandas.testing as pdt
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.layers.silver_changes import compute_changes
-from devmetrics_assets.layers.silver_deployments import compute_deployments
-from devmetrics_assets.layers.silver_incidents import compute_incidents
+from devmetrics_assets.defs.silver_changes import compute_changes
+from devmetrics_assets.defs.silver_deployments import compute_deployments
+from devmetrics_assets.defs.silver_incidents import compute_incidents
 from devmetrics_assets.providers.github.changes import build_silver_changes
 from devmetrics_assets.providers.github.deployments import build_silver_deployments
 from devmetrics_assets.providers.github.incidents import build_silver_incidents

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from devmetrics_assets.layers.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.defs.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.defs.resources import WebhookSecretResource
 from devmetrics_assets.partitions import partition_set
-from devmetrics_assets.resources import WebhookSecretResource
 from devmetrics_assets.sources.registry import SourceSpec
 from devmetrics_assets.storage.io_manager import WarehouseResource
 from devmetrics_assets.storage.warehouse import Warehouse

@@ -16,10 +16,10 @@ import pytest
 
 from devmetrics_assets.config import load_rules
 from devmetrics_assets.definitions import build_definitions
-from devmetrics_assets.layers.gold_dora import build_gold_asset
-from devmetrics_assets.layers.gold_facts import build_gold_facts_asset
+from devmetrics_assets.defs.gold_dora import build_gold_asset
+from devmetrics_assets.defs.gold_facts import build_gold_facts_asset
+from devmetrics_assets.defs.resources import RulesResource
 from devmetrics_assets.partitions import partition_set
-from devmetrics_assets.resources import RulesResource
 from devmetrics_assets.runner import DAILY_JOB
 from devmetrics_assets.storage.io_manager import DuckDBPartitionIOManager, WarehouseResource
 from devmetrics_assets.storage.loaders import load_facts

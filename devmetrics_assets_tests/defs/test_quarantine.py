@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from devmetrics_assets.layers.quarantine import (
+from devmetrics_assets.defs.quarantine import (
     build_quarantine_asset,
     markdown_table,
     summarise_quarantine,

@@ -7,7 +7,7 @@ import pandas as pd
 
 from devmetrics_assets.checks.validations_gold import data_age_days, data_recency, silver_data_through
 from devmetrics_assets.checks.validations_scope import PartitionScope, scope_metadata
-from devmetrics_assets.layers import partition_metadata as PM
+from devmetrics_assets.defs import partition_metadata as PM
 
 MONTHS = PartitionScope.of(["2025-01-01", "2025-02-01", "2025-03-01"], "2025-04-01")
 

@@ -3,7 +3,7 @@
 Each model file (silver_changes.py, ...) supplies only how its entity is computed; this factory
 turns that into a daily-partitioned asset that reads Bronze by EVENT day, writes the window
 atomically through the IO manager, replaces its quarantine rows for the window, and yields checks.
-Each day's materialisation carries that day's rows and quarantined records (layers/partition_metadata.py).
+Each day's materialisation carries that day's rows and quarantined records (defs/partition_metadata.py).
 """
 
 
@@ -13,11 +13,11 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from devmetrics_assets.automation import automation_condition, freshness_policy
 from devmetrics_assets.checks.silver_checks import silver_check_results, silver_check_specs
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.layers import partition_metadata as PM
+from devmetrics_assets.defs import partition_metadata as PM
+from devmetrics_assets.defs.automation import automation_condition, freshness_policy
 from devmetrics_assets.partitions import late_arrival_mapping, window_of
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.selection import DUCKDB

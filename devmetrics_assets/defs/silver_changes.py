@@ -9,7 +9,7 @@ import pandas as pd
 
 from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.layers.silver_common import bronze_rows, build_silver_asset
+from devmetrics_assets.defs.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms import silver_entities

@@ -7,7 +7,7 @@ change's first shipping, later incidents can mark a deployment of the window as 
 Weeks and months then read the stored daily Gold of their window for the blocking cross-grain check
 (every count of every scope = the sum of its days), which is why the daily asset is upstream of them.
 
-Each partition's materialisation carries its own period's numbers (layers/partition_metadata.py), plus
+Each partition's materialisation carries its own period's numbers (defs/partition_metadata.py), plus
 what is true of the whole run: `run_window`, and `data_through` / `data_age_days` (the newest Silver event
 day read and its age at the product clock's now: how old the DATA is, whatever the run's time).
 """
@@ -17,11 +17,11 @@ import dagster as dg
 import pandas as pd
 
 from devmetrics_assets import clock
-from devmetrics_assets.automation import automation_condition, freshness_policy
 from devmetrics_assets.checks.gold_checks import gold_check_results, gold_check_specs
 from devmetrics_assets.checks.validations_gold import data_age_days, silver_data_through
 from devmetrics_assets.checks.validations_scope import PartitionScope
-from devmetrics_assets.layers import partition_metadata as PM
+from devmetrics_assets.defs import partition_metadata as PM
+from devmetrics_assets.defs.automation import automation_condition, freshness_policy
 from devmetrics_assets.partitions import PartitionSet, window_of
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.selection import DUCKDB

@@ -32,7 +32,7 @@ from devmetrics_assets.checks.validations import TIER_FAIL_WINDOWS, tier_windows
 from devmetrics_assets.sources.registry import SourceSpec
 
 AC = dg.AutomationCondition
-AFFECTED_KEY = "affected_event_days"  # Bronze materialisation metadata (layers/bronze.py)
+AFFECTED_KEY = "affected_event_days"  # Bronze materialisation metadata (defs/bronze.py)
 DEFAULT_TIER = "daily"  # SourceSpec's default: used until the definitions pass the real sources
 # Processing slack on top of the strictest input tier, cumulative: Silver waits for Bronze, Gold for Silver.
 PROCESSING_SLACK = {"silver": timedelta(minutes=30), "gold": timedelta(hours=1)}

@@ -16,9 +16,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from devmetrics_assets import automation as A
 from devmetrics_assets.config import Settings
 from devmetrics_assets.definitions import build_definitions
+from devmetrics_assets.defs import automation as A
 from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.partitions import late_arrival_mapping, partition_set
 from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from devmetrics_assets.automation import automation_condition, freshness_policy
 from devmetrics_assets.checks.results import with_scope
 from devmetrics_assets.checks.validations_core import Validation
 from devmetrics_assets.checks.validations_facts import CHECK_NAME, expected_daily_gold, reconcile_facts
 from devmetrics_assets.checks.validations_scope import PartitionScope
-from devmetrics_assets.layers.gold_dora import DAILY, SILVER, read_daily_gold, read_silver
+from devmetrics_assets.defs.automation import automation_condition, freshness_policy
+from devmetrics_assets.defs.gold_dora import DAILY, SILVER, read_daily_gold, read_silver
 from devmetrics_assets.partitions import PartitionSet, window_of
 from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms.fact_tables import FACT_TABLES, daily_counts, fact_tables, in_window
