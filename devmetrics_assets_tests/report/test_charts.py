@@ -20,16 +20,18 @@ from devmetrics_assets_tests.report.frames import gold, row, sample
 
 
 class FakeStorage:
-    """A Storage that only reads: load_gold filters its window in pandas (the non-DuckDB path)."""
+    """A Storage that only reads (the `read_window` of the Storage protocol, filters included)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
         self.tables: list[str] = []
 
-    def read_window(self, table: str, column: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
-                    **_: object) -> pd.DataFrame:
+    def read_window(self, table: str, column: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None, *,
+                    columns: list[str] | None = None, filters: dict | None = None) -> pd.DataFrame:
         self.tables.append(table)
         frame = self.frame
+        for name, value in (filters or {}).items():
+            frame = frame[frame[name] == value]
         if lo is not None:
             frame = frame[frame[column] >= lo]
         if hi is not None:
