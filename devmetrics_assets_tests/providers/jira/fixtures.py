@@ -21,6 +21,7 @@ STATUS = {  # name → (id, statusCategory key, category name) as Jira Cloud shi
     "To Do": ("10000", "new", "To Do"),
     "In Progress": ("3", "indeterminate", "In Progress"),
     "Done": ("10001", "done", "Done"),
+    "Reopened": ("4", "indeterminate", "In Progress"),
 }
 
 

@@ -65,8 +65,9 @@ def rows() -> list[tuple[str, Any, str]]:
         issue(10007, C7, "Done", components=["Checkout"], resolved="2025-03-03T15:00:00Z",
               updated="2025-03-03T15:00:00Z", description=adf(f"Timeouts\nroot cause: {sha('d2')}")),
         [history(1, "2025-03-03T13:30:00Z", "To Do", "Done"),
-         history(2, "2025-03-03T14:00:00Z", "Done", "In Progress"),
-         history(3, "2025-03-03T15:00:00Z", "In Progress", "Done")],
+         # no snapshot shows `Reopened`, and the rules do not call it done: not done
+         history(2, "2025-03-03T14:00:00Z", "Done", "Reopened"),
+         history(3, "2025-03-03T15:00:00Z", "Reopened", "Done")],
     )
     created, updated = "jira:issue_created", "jira:issue_updated"
     t10, t11, t12 = "2025-03-03T10:00:00Z", "2025-03-03T11:00:00Z", "2025-03-03T12:00:00Z"
