@@ -38,7 +38,7 @@ PROVIDER = Provider(
     api=ApiPull(
         source_type="jira_api", resources=pull.RESOURCES, base_url=pull.PLACEHOLDER_URL,
         token_env="JIRA_API_TOKEN", auth_headers=pull.auth_headers, make_puller=pull.make_puller,
-        scope_option="projects",
+        scope_option="projects", required_scope=("projects",),
     ),
     # Issue ids are not what a `Closes #N` names: incident ids are `<repo>#jira-<issue id>`.
     issue_tracker=False,

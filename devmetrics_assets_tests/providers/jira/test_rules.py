@@ -3,11 +3,15 @@ one error naming the field."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from devmetrics_assets.config import ConfigError, rules_from_mapping
 from devmetrics_assets.providers.jira.rules import DEFAULT_DONE, JiraRules, parse_rules
-from devmetrics_assets.sources.registry import merge_rules
+from devmetrics_assets.sources.registry import load_sources, merge_rules
+from devmetrics_assets_tests.sources.test_registry import settings_in, write
 
 
 def test_empty_block_gives_the_defaults() -> None:
@@ -51,3 +55,18 @@ def test_configuration_load_checks_the_jira_block() -> None:
     bad = rules_from_mapping({"providers": {"jira": {"repo_field": ""}}})
     with pytest.raises(ConfigError, match=r"rules: providers\.jira: repo_field: expected a Jira field id"):
         merge_rules(bad, [])
+
+
+def test_the_documented_jira_sources_load_and_a_pull_needs_projects(tmp_path) -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "sources.md").read_text()
+    section = docs[docs.index("## Jira incidents"):]
+    example = re.search(r"```yaml\n(sources:.*?)```", section, re.S).group(1)
+    settings = settings_in(tmp_path)
+    specs = load_sources(write(tmp_path, example), settings)
+    assert [(s.type, s.provider, s.scope) for s in specs] == [
+        ("landing_jsonl", "jira", {"projects": ["OPS"]}), ("jira_api", "jira", {"projects": ["OPS"]})]
+    merged = merge_rules(rules_from_mapping({}), specs)
+    assert parse_rules(merged.provider_rules["jira"]).root_cause_field == "customfield_10050"
+    no_projects = "sources:\n  - {name: j, type: jira_api, token_env: T}\n"
+    with pytest.raises(ConfigError, match="projects"):
+        load_sources(write(tmp_path, no_projects), settings)
