@@ -3,6 +3,7 @@ deletion and quarantine, with hand-computed rows (fixtures.py names the document
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -10,10 +11,12 @@ import pytest
 
 from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
+from devmetrics_assets.providers.jira.lineage import lineage_keys
 from devmetrics_assets.providers.jira.pull import as_delivery
 from devmetrics_assets.sources.pull.records import PullResult
 from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
+from devmetrics_assets.transforms.lineage import lineage
 from devmetrics_assets.transforms.silver_contract import INCIDENTS_COLUMNS
 from devmetrics_assets_tests.providers.gitlab.test_silver import D3, D4, SHOP, landed, story
 from devmetrics_assets_tests.providers.jira.fixtures import (
@@ -183,3 +186,16 @@ def test_a_redelivered_snapshot_changes_nothing(event: str) -> None:
                                             components=["Checkout"])), "2025-03-03T18:00:00Z")]
     out, _ = build(again)
     pd.testing.assert_frame_equal(out, build()[0])
+
+
+def test_lineage_links_an_incident_to_every_delivery_of_its_issue() -> None:
+    bronze = pd.DataFrame([
+        {"delivery_id": f"d{i}", "provider": "jira", "event_type": event, "body": json.dumps(body),
+         "load_seq": i}
+        for i, (event, body, _) in enumerate(rows()[:5] + rows()[9:11])
+    ])
+    assert lineage_keys("jira:issue_updated", json.loads(bronze["body"].iloc[0])) == [
+        ("incident", None, "jira-10001")]
+    incidents = pd.DataFrame({"incident_id": [f"{SHOP}#jira-10001", "acme/api#jira-10006", f"{SHOP}#10001"]})
+    # Jira names no repo: the issue id matches in any repo; a GitHub-style `#10001` is another incident.
+    assert lineage("incidents", incidents, bronze).tolist() == ["d0,d1,d2,d3,d4", "d5,d6", ""]
