@@ -11,9 +11,11 @@ Rules (`providers.opsgenie`, rules.py):
   quarantined: they are simply not about failures).
 - Life cycle, per alertId: Create opens, Close closes, Reopen (the Opsgenie Incident API action name)
   or a Create of a closed alert reopens; AddNote is a note; every other action (Acknowledge,
-  AddTags, UpdatePriority, ...) keeps the state. An action's time is `alert.updatedAt` (Create:
-  createdAt). A new alert Opsgenie creates for the alias of a closed one has a new alertId and is a new
-  incident (grouping by alias would depend on which days a run reads).
+  AddTags, UpdatePriority, ...) keeps the state. An action's time is `alert.updatedAt` (without it:
+  createdAt for Create, else the received time), so a Create sent again after a Close is a reopen while
+  a redelivered Create keeps its time and counts once. A new alert Opsgenie creates for the alias of a
+  closed one has a new alertId and is a new incident (grouping by alias would depend on which days a
+  run reads).
 - Repo, first that applies: details[repo_detail]; details[service_detail] through the rules' repo →
   service ownership (normalised.repo_for_service); the alert's teams through `team_repos`, else through
   the rules' repo → team ownership (exactly one repo). None or several: the alert's deliveries are
@@ -137,7 +139,8 @@ def _records(frame: pd.DataFrame, rules: OpsgenieRules) -> tuple[list[dict], lis
         if not created:
             reasons[i] = f"opsgenie alert {alert_id}: alert.createdAt missing"
             continue
-        when = created if action == "Create" else epoch_text(alert.get("updatedAt")) or got.iloc[i]
+        fallback = created if action == "Create" else got.iloc[i]
+        when = epoch_text(alert.get("updatedAt")) or fallback
         details = alert.get("details")
         recs.append(
             {
