@@ -245,7 +245,7 @@ def test_alerts_become_webhook_actions_that_silver_reads(tmp_path, api, opsgenie
     listing = api.requests_to("/v2/alerts")
     assert [r.arg("offset") for r, _ in listing] == ["0", "2"]
     assert listing[0][0].arg("query") == (
-        f'updatedAt>={ms("2025-03-10T00:00:00Z")} AND updatedAt<{ms("2025-03-11T00:00:00Z")}'
+        f"updatedAt>={ms('2025-03-10T00:00:00Z')} AND updatedAt<{ms('2025-03-11T00:00:00Z')}"
         ' AND teams:"Checkout"'
     )
     assert all(r.headers["authorization"] == "GenieKey og-key" for r, _ in api.log)
