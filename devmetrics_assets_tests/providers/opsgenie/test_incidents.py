@@ -12,6 +12,7 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.providers.opsgenie.incidents import epoch_text
 from devmetrics_assets.transforms import silver_entities
 from devmetrics_assets.transforms.anchors import anchor_value
+from devmetrics_assets.transforms.normalised import id_number
 from devmetrics_assets.transforms.silver_contract import INCIDENTS_COLUMNS
 from devmetrics_assets_tests.providers.gitlab.test_silver import D3, D4, SHOP, landed, story
 from devmetrics_assets_tests.providers.opsgenie.payloads import og
@@ -175,3 +176,28 @@ def test_no_incident_rules_means_p1_and_p2_and_the_id_never_matches_an_issue() -
     out, q = silver_entities.build_incidents(both, landed("gitlab", story()), defaults, D3, D4)
     # The team `shop` owns one repo (rules.yaml repos.<repo>.team); P3 is not an incident by default.
     assert sorted(out["incident_id"]) == [f"{SHOP}#1001", f"{SHOP}#opsgenie-1001"] and q.empty
+
+
+def test_lineage_keys_name_the_incident_of_every_action() -> None:
+    from devmetrics_assets.providers.opsgenie.lineage import lineage_keys
+
+    note = og("AddNote", A1, "23", C1, "2025-03-03T09:20:00Z", note="hi")
+    assert lineage_keys("AddNote", note) == [("incident", None, "opsgenie-23"), ("ref:opsgenie", None, A1)]
+    odd = {"alert": {"alertId": "x", "tinyId": "abc"}}  # a non-numeric tinyId: Silver's stable number
+    assert lineage_keys("Create", odd) == [
+        ("incident", None, f"opsgenie-{id_number('abc')}"),
+        ("ref:opsgenie", None, "x"),
+    ]
+    assert lineage_keys("Create", "not an object") == []
+
+
+def test_a_reopen_action_reopens_and_leaves_the_incident_open() -> None:
+    created = "2025-03-03T18:00:00Z"
+    items = [
+        ("Create", og("Create", "c1", "40", created, details={"repo": "acme/api"}), "2025-03-03T18:00:01Z"),
+        ("Close", og("Close", "c1", "40", created, "2025-03-03T18:30:00Z"), "2025-03-03T18:30:01Z"),
+        ("Reopen", og("Reopen", "c1", "40", created, "2025-03-03T19:00:00Z"), "2025-03-03T19:00:01Z"),
+    ]
+    out, q = build(items)
+    row = out.loc["acme/api#opsgenie-40"]
+    assert row["reopened_count"] == 1 and bool(row["is_open"]) and pd.isna(row["resolved_at"]) and q.empty
