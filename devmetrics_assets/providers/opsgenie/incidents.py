@@ -141,6 +141,9 @@ def _records(frame: pd.DataFrame, rules: OpsgenieRules) -> tuple[list[dict], lis
             continue
         fallback = created if action == "Create" else got.iloc[i]
         when = epoch_text(alert.get("updatedAt")) or fallback
+        if when is None or (not isinstance(when, str) and pd.isna(when)):
+            reasons[i] = f"opsgenie alert {alert_id}: no alert.updatedAt and no received time"
+            continue
         details = alert.get("details")
         recs.append(
             {
