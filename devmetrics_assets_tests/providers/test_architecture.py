@@ -25,6 +25,7 @@ OWNED = {
     "pagerduty": {"__init__.py", "incidents.py", "lineage.py", "pull.py", "webhook.py"},
     "generic": {"__init__.py", "lineage.py", "schema.py", "silver.py", "webhook.py"},
     "jira": {"__init__.py", "incidents.py", "lineage.py", "pull.py", "rules.py", "webhook.py"},
+    "opsgenie": {"__init__.py", "incidents.py", "lineage.py", "pull.py", "rules.py", "webhook.py"},
 }
 # The demo package simulates the source systems (it has to speak each one's payloads).
 EXEMPT = ("providers", "demo")
