@@ -6,7 +6,7 @@ the other's row is quarantined (transforms/silver_entities.py). The interface is
 
 from __future__ import annotations
 
-from devmetrics_assets.providers import generic, github, gitlab, pagerduty
+from devmetrics_assets.providers import generic, github, github_actions, gitlab, pagerduty
 from devmetrics_assets.providers.interface import Provider
 
 PROVIDERS: dict[str, Provider] = {
@@ -16,6 +16,7 @@ PROVIDERS: dict[str, Provider] = {
         gitlab.PROVIDER,
         pagerduty.PROVIDER,
         generic.PROVIDER,
+        github_actions.PROVIDER,
     )
 }
 NAMES: tuple[str, ...] = tuple(PROVIDERS)

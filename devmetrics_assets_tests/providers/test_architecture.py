@@ -24,6 +24,7 @@ OWNED = {
                "pull.py", "silver.py", "webhook.py"},
     "pagerduty": {"__init__.py", "incidents.py", "lineage.py", "pull.py", "webhook.py"},
     "generic": {"__init__.py", "lineage.py", "schema.py", "silver.py", "webhook.py"},
+    "github_actions": {"__init__.py", "deployments.py", "lineage.py", "pull.py", "rules.py", "webhook.py"},
 }
 # The demo package simulates the source systems (it has to speak each one's payloads).
 EXEMPT = ("providers", "demo")
