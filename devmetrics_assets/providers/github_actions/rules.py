@@ -91,7 +91,8 @@ def parse_rules(data: Mapping[str, Any]) -> ActionsRules:
     workflows = frozenset(n.casefold() for n in _names(data, "workflows"))
     paths = frozenset(clean_path(p) for p in _names(data, "workflow_paths"))
     branches = tuple(_names(data, "production_branches")) if "production_branches" in data else None
-    envs = data.get("workflow_environments", {}) or {}
+    envs = data.get("workflow_environments", {})
+    envs = {} if envs is None else envs
     if not isinstance(envs, Mapping) or not all(
         isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in envs.items()
     ):
@@ -106,7 +107,8 @@ def parse_rules(data: Mapping[str, Any]) -> ActionsRules:
     environment = data.get("environment", "production")
     if not isinstance(environment, str) or not environment.strip():
         raise ValueError(f"environment: expected a non-empty environment name, got {environment!r}")
-    overrides = data.get("conclusions", {}) or {}
+    overrides = data.get("conclusions", {})
+    overrides = {} if overrides is None else overrides
     if not isinstance(overrides, Mapping) or not all(
         isinstance(k, str) and v in STATES for k, v in overrides.items()
     ):
