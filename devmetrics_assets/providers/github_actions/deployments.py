@@ -9,10 +9,10 @@ Payload: https://docs.github.com/en/webhooks/webhook-events-and-payloads#workflo
   ignored, not quarantined. A deploying run with an unusable payload is quarantined with its reason; so is
   a run that names no workflow at all (whether it deploys cannot be told).
 - deployment id = `workflow_run.id`, sha = `head_sha`, repo = `repository.full_name`.
-- environment: a run is production when its `head_branch` is a production branch (default: the
-  repository's default branch) or its workflow's own environment (`workflow_environments`) is a
-  production environment of rules.yaml; production runs get `environment` (default `production`), other
-  runs their workflow's environment, else `ci/<head_branch>`.
+- environment: a run of a workflow with its own environment (`workflow_environments`) is production when
+  that environment is a production name of rules.yaml; a run of any other deploying workflow when its
+  `head_branch` is a production branch (default: the repository's default branch). Production runs get
+  `environment` (default `production`), other runs their workflow's environment, else `ci/<head_branch>`.
 - created_at = the first attempt's `run_started_at` (else `created_at`). A body of a later attempt only
   knows the run's `created_at` (when attempt 1 was created), so when attempt 1 was never seen (an API pull
   lists the latest attempt only) the run's `created_at` is used: the start order stays right.
@@ -63,7 +63,10 @@ def _environment(body: dict, run: dict, rules: DoraRules, actions: ActionsRules,
         default = _text(repository.get("default_branch"))
         branches = (default,) if default else ()
     own = actions.workflow_environment(name, path)
-    if (branch is not None and branch in branches) or (own is not None and rules.is_production(own)):
+    # A workflow naming its own environment is production exactly when that name is (a staging workflow
+    # run from main is still staging); any other deploying workflow by its branch.
+    production = rules.is_production(own) if own is not None else branch is not None and branch in branches
+    if production:
         return actions.environment
     return own or f"ci/{branch or 'unknown'}"
 

@@ -3,12 +3,12 @@
 ```yaml
 providers:
   github_actions:
-    workflows: [Deploy]                          # workflow names (`workflow_run.name`) that deploy
+    workflows: [Deploy, Deploy staging]          # workflow names (`workflow_run.name`) that deploy
     workflow_paths: [.github/workflows/deploy.yml]  # and/or workflow files (`workflow_run.path`)
     production_branches: [main]                  # head_branch of a production run (default: the
                                                  # repository's default branch)
-    workflow_environments: {Deploy staging: staging}  # a deploying workflow's own environment name;
-                                                 # a production name (rules.yaml) makes its runs production
+    workflow_environments: {Deploy staging: staging}  # a deploying workflow's own environment: its
+                                                 # runs are production iff it is a production name
     environment: production                      # the environment given to production runs
     conclusions: {cancelled: failure}            # overrides of DEFAULT_CONCLUSIONS
 ```

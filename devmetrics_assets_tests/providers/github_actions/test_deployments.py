@@ -12,6 +12,7 @@ import pytest
 
 from devmetrics_assets.checks.silver_schemas import SilverDeploymentsSchema
 from devmetrics_assets.config import ConfigError, DoraRules, rules_from_mapping
+from devmetrics_assets.providers import PROVIDERS
 from devmetrics_assets.providers.github_actions.rules import ActionsRules, parse_rules
 from devmetrics_assets.sources.registry import merge_rules
 from devmetrics_assets.transforms import silver_entities
@@ -189,7 +190,8 @@ def test_paths_environments_and_conclusions_follow_the_rules() -> None:
     assert (row["environment"], row["final_status"]) == ("live", "failure")
     staging = DoraRules(provider_rules={"github_actions": {"workflows": ["deploy"],
                                                            "workflow_environments": {"Deploy": "staging"}}})
-    renamed = body | {"workflow_run": {**body["workflow_run"], "name": "Deploy"}}
+    # A workflow with its own non-production environment stays non-production even on main.
+    renamed = body | {"workflow_run": {**body["workflow_run"], "name": "Deploy", "head_branch": "main"}}
     deps, _ = silver(actions([("workflow_run", renamed, t("3 08:40"))]), staging)
     row = deps.loc[f"{REPO}:77"]
     assert row["environment"] == "staging" and not row["is_production"]
@@ -219,3 +221,18 @@ def test_rules_parse_and_name_the_wrong_field() -> None:
         merge_rules(rules_from_mapping({"providers": {"github_actions": {"conclusions": []}}}), [])
     merged = merge_rules(rules_from_mapping(story.RULES_YAML), [])
     assert merged.provider_rules == story.RULES_YAML["providers"]
+
+
+def test_lineage_keys_and_anchors_name_the_run() -> None:
+    provider = PROVIDERS["github_actions"]
+    rows = story.run_events(77, DEPLOY_WORKFLOW, "a1", "main",
+                            [(1, t("3 23:58"), t("3 23:59"), "success", t("4 00:10"))])
+    (_, requested, _), (_, _, _), (_, job, _), (_, completed, _) = rows
+    assert provider.lineage_keys("workflow_run", completed) == [("deployment", REPO, "77"),
+                                                                ("commit", REPO, sha("a1"))]
+    assert provider.lineage_keys("workflow_job", job) == [("deployment", REPO, "77")]
+    assert provider.lineage_keys("ping", {"zen": "x"}) == []
+    # Every status of a run files under the run's creation day, even when it completes after midnight.
+    anchors = {provider.anchor("workflow_run", completed), provider.anchor("workflow_run", requested)}
+    assert anchors == {t("3 23:58")}
+    assert provider.anchor("ping", {"zen": "x"}) is None
