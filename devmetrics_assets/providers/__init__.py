@@ -6,7 +6,7 @@ the other's row is quarantined (transforms/silver_entities.py). The interface is
 
 from __future__ import annotations
 
-from devmetrics_assets.providers import generic, github, gitlab, jira, opsgenie, pagerduty
+from devmetrics_assets.providers import generic, github, github_actions, gitlab, jira, opsgenie, pagerduty
 from devmetrics_assets.providers.interface import Provider
 
 PROVIDERS: dict[str, Provider] = {
@@ -18,6 +18,7 @@ PROVIDERS: dict[str, Provider] = {
         generic.PROVIDER,
         jira.PROVIDER,
         opsgenie.PROVIDER,
+        github_actions.PROVIDER,
     )
 }
 NAMES: tuple[str, ...] = tuple(PROVIDERS)

@@ -26,6 +26,7 @@ OWNED = {
     "generic": {"__init__.py", "lineage.py", "schema.py", "silver.py", "webhook.py"},
     "jira": {"__init__.py", "incidents.py", "lineage.py", "pull.py", "rules.py", "webhook.py"},
     "opsgenie": {"__init__.py", "incidents.py", "lineage.py", "pull.py", "rules.py", "webhook.py"},
+    "github_actions": {"__init__.py", "deployments.py", "lineage.py", "pull.py", "rules.py", "webhook.py"},
 }
 # The demo package simulates the source systems (it has to speak each one's payloads).
 EXEMPT = ("providers", "demo")

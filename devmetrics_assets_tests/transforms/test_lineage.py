@@ -57,7 +57,8 @@ def bronze() -> pd.DataFrame:
 
 
 def test_one_mapping_keyed_per_provider() -> None:
-    assert list(PROVIDERS) == ["github", "gitlab", "pagerduty", "generic", "jira", "opsgenie"]
+    assert list(PROVIDERS) == [
+        "github", "gitlab", "pagerduty", "generic", "jira", "opsgenie", "github_actions"]
     assert ("github", "deployment_status") in bronze_kinds("deployments")
     assert ("pagerduty", "incident.annotated") in bronze_kinds("incidents")
     assert not [k for k in bronze_kinds("changes") if k[0] == "pagerduty"]
