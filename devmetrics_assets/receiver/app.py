@@ -1,6 +1,7 @@
 """The webhook receiver: an ASGI (Starlette) app that lands verified deliveries durably.
 
-POST /webhooks/{github|gitlab|pagerduty|generic}/{source}  — one endpoint per source of sources.yaml
+POST /webhooks/{provider}/{source}  — one endpoint per source of sources.yaml (providers/<name>/webhook.py
+                                      says how each provider is authenticated and identified)
 GET  /healthz                                                — liveness and counters
 
 A delivery is answered 2xx only after its envelope line (docs/contracts.md §6) is appended to

@@ -44,7 +44,7 @@ from devmetrics_assets.transforms.quarantine import empty_rejects
 
 PROVIDER = "generic"
 # Generic / provider status words → GitHub deployment_status states (silver_deployments vocabulary).
-# The receiver validates generic bodies against the same words (receiver/generic.py).
+# The receiver validates generic bodies against the same words (schema.py).
 DEPLOY_STATES = {
     "success": "success",
     "succeeded": "success",

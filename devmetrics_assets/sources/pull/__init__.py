@@ -1,6 +1,7 @@
-"""API pull with incremental extraction: GitHub, GitLab and PagerDuty REST into Bronze (docs/api-pull.md).
+"""API pull with incremental extraction into Bronze (docs/api-pull.md): the machinery every API shares.
 
 Modules: http (retrying client), pagination, cursors (durable SQLite state), landing_io (landing
-files), github / gitlab / pagerduty (API records → webhook-shaped bodies), reader (the reader types
-`github_api`, `gitlab_api`, `pagerduty_api` registered in sources/readers.py).
+files), records (pulled deliveries), reader (the `<provider>_api` reader types, registered in
+sources/readers.py). Each provider's own client (API records → webhook-shaped bodies) is
+providers/<name>/pull.py, declared as its `Provider.api`.
 """
