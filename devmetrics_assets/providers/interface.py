@@ -96,6 +96,8 @@ class ApiPull:
     extra: dict[str, Any] = field(default_factory=dict)
     # Scope keys of which at least one must be set for a pull to know what to pull.
     required_scope: tuple[str, ...] = ()
+    # A list option left empty takes the values of a scope key (option → scope key).
+    extra_from_scope: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

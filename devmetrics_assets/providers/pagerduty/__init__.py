@@ -55,7 +55,7 @@ PROVIDER = Provider(
     api=ApiPull(
         source_type="pagerduty_api", resources=pull.RESOURCES, base_url="https://api.pagerduty.com",
         token_env="PAGERDUTY_TOKEN", auth_headers=_auth_headers, make_puller=_puller,
-        # service_ids default to the source's scope.services (sources/pull/reader.py)
         extra={"incident_lookback_days": 30, "service_ids": [], "team_ids": []},
+        extra_from_scope={"service_ids": "services"},
     ),
 )

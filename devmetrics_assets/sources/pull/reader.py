@@ -151,8 +151,8 @@ def api_options(spec: SourceSpec) -> ApiOptions:
             extra[key] = value
         elif isinstance(default, list):
             extra[key] = list(names(key, default))
-            if key == "service_ids" and not extra[key]:
-                extra[key] = [str(v) for v in scope.get("services") or []]
+            if not extra[key] and key in config.extra_from_scope:  # e.g. PagerDuty service_ids ← services
+                extra[key] = [str(v) for v in scope.get(config.extra_from_scope[key]) or []]
         else:
             extra[key] = number(key, default, 0)
     try:
