@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
-from devmetrics_assets.providers.interface import Rejected
+from devmetrics_assets.providers.interface import Identity, Rejected
 
 
 def secret_bytes(secret: str) -> bytes:
@@ -55,6 +56,16 @@ def check_token(value: str | None, header: str, secret: str) -> None:
         raise Rejected(401, f"unsigned: {header} header missing")
     if not same(secret, value):
         raise Rejected(403, f"forged: {header} does not match the configured secret token")
+
+
+def identity_from_headers(headers: Mapping[str, str], event_header: str, delivery_header: str) -> Identity:
+    """Event type and delivery id from two headers (GitHub's scheme: X-GitHub-Event, X-GitHub-Delivery),
+    or Rejected 400 naming the missing ones."""
+    event, delivery = headers.get(event_header.lower()), headers.get(delivery_header.lower())
+    missing = [h for h, v in ((event_header, event), (delivery_header, delivery)) if not v]
+    if missing:
+        raise Rejected(400, f"missing header(s): {', '.join(missing)}", delivery, event)
+    return Identity(str(delivery), str(event))
 
 
 def require_object(body: object) -> dict:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from devmetrics_assets.providers.interface import Identity, Rejected, Webhook
-from devmetrics_assets.providers.webhook_auth import check_prefixed, require_object
+from devmetrics_assets.providers.interface import Identity, Webhook
+from devmetrics_assets.providers.webhook_auth import check_prefixed, identity_from_headers, require_object
 
 
 def authenticate(headers: Mapping[str, str], body: bytes, secret: str, options: Mapping[str, Any]) -> None:
@@ -16,11 +16,7 @@ def authenticate(headers: Mapping[str, str], body: bytes, secret: str, options: 
 
 def identify(headers: Mapping[str, str], body: Any, raw: bytes) -> Identity:
     require_object(body)
-    event, delivery = headers.get("x-github-event"), headers.get("x-github-delivery")
-    missing = [h for h, v in (("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery)) if not v]
-    if missing:
-        raise Rejected(400, f"missing header(s): {', '.join(missing)}", delivery, event)
-    return Identity(str(delivery), str(event))
+    return identity_from_headers(headers, "X-GitHub-Event", "X-GitHub-Delivery")
 
 
 WEBHOOK = Webhook(

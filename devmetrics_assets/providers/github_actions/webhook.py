@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from devmetrics_assets.providers.interface import Identity, Rejected, Webhook
-from devmetrics_assets.providers.webhook_auth import check_prefixed, require_object
+from devmetrics_assets.providers.webhook_auth import check_prefixed, identity_from_headers, require_object
 
 # What a github_actions source stores; any other GitHub event belongs on a `github` source, and is refused
 # here so a wrongly configured hook shows failed deliveries instead of silently feeding nothing.
@@ -22,16 +22,14 @@ def authenticate(headers: Mapping[str, str], body: bytes, secret: str, options: 
 
 def identify(headers: Mapping[str, str], body: Any, raw: bytes) -> Identity:
     require_object(body)
-    event, delivery = headers.get("x-github-event"), headers.get("x-github-delivery")
-    missing = [h for h, v in (("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery)) if not v]
-    if missing:
-        raise Rejected(400, f"missing header(s): {', '.join(missing)}", delivery, event)
+    identity = identity_from_headers(headers, "X-GitHub-Event", "X-GitHub-Delivery")
+    event, delivery = identity.event_type, identity.delivery_id
     if event not in EVENTS:
         raise Rejected(400, f"event {event!r} is not a GitHub Actions event ({', '.join(EVENTS)}): send it "
                             "to a source with provider github", delivery, event)
     if event != "ping" and not isinstance(body.get(event), dict):
         raise Rejected(400, f"malformed {event}: the body has no {event} object", delivery, event)
-    return Identity(str(delivery), str(event))
+    return identity
 
 
 WEBHOOK = Webhook(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import urllib.parse
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -85,20 +84,6 @@ class Actions:
             headers["Link"] = f'<{nxt}>; rel="next"'
         chunk = items[(page - 1) * size: page * size]
         return json_reply({"total_count": len(items), "workflow_runs": chunk}, headers=headers)
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    server = FakeApi()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import base64
 import json
 import random
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -54,20 +53,6 @@ class Jira:
         if not body["isLast"]:
             body["nextPageToken"] = f"tok-{offset + size}"  # absent on the last page (JRACLOUD-92184)
         return json_reply(body)
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    server = FakeApi()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
 
 
 @pytest.fixture

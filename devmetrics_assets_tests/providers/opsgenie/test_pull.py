@@ -14,7 +14,6 @@ import json
 import random
 import re
 import urllib.parse
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -161,20 +160,6 @@ class Opsgenie:
             nxt = f"{self.api.base_url}{request.path}?identifierType=id&order=asc&offset=1741598100000"
             return json_reply({"data": notes[:1], "paging": {"next": nxt} if len(notes) > 1 else {}})
         return json_reply({"data": notes[1:], "paging": {}})
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    server = FakeApi()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
 
 
 @pytest.fixture
