@@ -57,8 +57,9 @@ def bronze() -> pd.DataFrame:
 
 
 def test_one_mapping_keyed_per_provider() -> None:
-    assert list(PROVIDERS) == [
-        "github", "gitlab", "pagerduty", "generic", "jira", "opsgenie", "github_actions"]
+    # Every registered provider names its lineage keys (a new one needs no line here).
+    assert all(callable(p.lineage_keys) for p in PROVIDERS.values())
+    assert {"github", "gitlab", "pagerduty", "generic"} <= set(PROVIDERS)
     assert ("github", "deployment_status") in bronze_kinds("deployments")
     assert ("pagerduty", "incident.annotated") in bronze_kinds("incidents")
     assert not [k for k in bronze_kinds("changes") if k[0] == "pagerduty"]

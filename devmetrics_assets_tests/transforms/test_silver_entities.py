@@ -43,8 +43,8 @@ def without_times(q: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_event_types_and_split_by_provider() -> None:
-    assert entities.event_types("deployments") == ("deployment", "deployment_status", "Deployment Hook",
-                                                       "workflow_run")
+    assert entities.event_types("deployments", ("github", "gitlab", "generic")) == (
+        "deployment", "deployment_status", "Deployment Hook")
     assert entities.event_types("changes", ("github",)) == ("push", "pull_request", "pull_request_review")
     assert entities.event_types("mainline", ("github",)) == ("push", "pull_request")
     rows = pd.concat(
