@@ -28,6 +28,7 @@ JIRA_STATUS = {
     "Done": ("10001", "done", "Done"),
     "Reopened": ("4", "indeterminate", "In Progress"),
 }
+JIRA_CATEGORY_IDS = {"new": 2, "indeterminate": 4, "done": 3}
 JIRA_USER = {"accountId": "5b10a2844c20165700ede21g", "displayName": "On Call", "active": True}
 
 
@@ -167,7 +168,7 @@ def jira_issue(
         "priority": {"id": "2", "name": "High"},
         "components": [{"self": f"{JIRA_SITE}/rest/api/2/component/1", "id": "1", "name": component}],
         "status": {"id": sid, "name": status,
-                   "statusCategory": {"id": 2, "key": key, "name": category}},
+                   "statusCategory": {"id": JIRA_CATEGORY_IDS[key], "key": key, "name": category}},
         "resolution": {"id": "10000", "name": "Done"} if resolved else None,
         "resolutiondate": jira_time(resolved) if resolved else None,
         "created": jira_time(created),
