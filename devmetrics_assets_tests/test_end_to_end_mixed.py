@@ -1,5 +1,6 @@
-"""A mixed organisation through the real graph: GitHub recordings + GitLab, PagerDuty and generic landing
-files give ONE Gold equal to the combined planted truth (both generators' truth, never Gold itself)."""
+"""A mixed organisation through the real graph: GitHub recordings + GitLab, PagerDuty, generic, GitHub pushes,
+GitHub Actions, Jira and Opsgenie landing files give ONE Gold equal to the combined planted truth (both
+generators' truth, never Gold itself)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from devmetrics_assets.demo.sample_org.mixed import (
     BILLING,
     LEDGER,
     SEARCH,
+    SOURCE_PROVIDERS,
     SOURCES,
+    STOREFRONT,
     MixedOrg,
     generate_mixed_org,
 )
@@ -60,7 +63,7 @@ def _sources(landing: Path, settings) -> list[SourceSpec]:
         SourceSpec(
             name=src,
             type="landing_jsonl",
-            provider=src,
+            provider=SOURCE_PROVIDERS[src],
             landing_dir=landing / src,
             secret_env=None,
             description=f"{src} deliveries written by the receiver (mixed sample organisation)",
@@ -78,6 +81,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mixed]:
     days = land_sample(github, settings)
     rules = yaml.safe_load(settings.rules_path.read_text())
     rules["repos"] |= org.rules["repos"]
+    rules.setdefault("providers", {}).update(org.rules["providers"])
     settings.rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
     for src in SOURCES:
         shutil.copytree(org.landing_dir / src, settings.landing_dir / src)
@@ -113,10 +117,11 @@ def test_daily_counts_per_repo_equal_the_combined_truth(mixed: Mixed) -> None:
     gold = _gold_repo_days(mixed).set_index(["repo", "day"])[COUNTS]
     gold = gold[(gold != 0).any(axis=1)]
     per_repo = truth.groupby(level="repo").sum()
-    for repo in (BILLING, LEDGER, SEARCH, *mixed.github_repos):
+    for repo in (BILLING, LEDGER, SEARCH, STOREFRONT, *mixed.github_repos):
         assert per_repo.loc[repo, "deployments"] > 0, f"{repo} must plant deployments"
     for column in ("failed_deploy_attempts", "change_failures", "rework_deployments", "incidents_opened"):
         assert per_repo.loc[[BILLING, LEDGER, SEARCH], column].sum() > 0, f"the mixed org must plant {column}"
+        assert per_repo.loc[STOREFRONT, column] > 0, f"the storefront repo must plant {column}"
     joined = truth.join(gold.add_suffix("_gold"), how="outer").fillna(0)
     for column in COUNTS:
         diff = joined[joined[column] != joined[f"{column}_gold"]]
@@ -167,6 +172,28 @@ def test_silver_holds_every_provider_in_the_same_entities(mixed: Mixed) -> None:
     assert incidents["incident_id"].is_unique
     assert {BILLING, LEDGER, SEARCH} <= set(incidents["repo"])
     assert (incidents.loc[incidents["repo"] == LEDGER, "reopened_count"] > 0).any()
+
+
+def test_silver_reads_the_new_providers_of_the_storefront_repo(mixed: Mixed) -> None:
+    """GitHub pushes give its changes, Actions runs its deployments, Jira and Opsgenie its incidents; the CI
+    run, the Jira Bug and the P3 alert give no row."""
+    plants = mixed.mixed.plants
+    changes = load_silver("changes", warehouse=mixed.warehouse)
+    assert set(changes.loc[changes["repo"] == STOREFRONT, "merge_method"]) == {"direct"}
+    deployments = load_silver("deployments", warehouse=mixed.warehouse).set_index("deployment_id")
+    ci_run = next(p for p in plants["not_incidents"] if p.startswith("run:")).split(":")[1]
+    assert f"{STOREFRONT}:{ci_run}" not in deployments.index
+    rerun = deployments.loc[plants["rerun"]]
+    assert (rerun["final_status"] == "success").all(), "a failed run re-run successfully is a success"
+    assert deployments.loc[plants["rollback"], "is_rollback"].all()
+    incidents = load_silver("incidents", warehouse=mixed.warehouse)
+    mine = incidents[incidents["repo"] == STOREFRONT]
+    assert set(mine["incident_id"].str.extract(r"#(jira|opsgenie)-", expand=False)) == {"jira", "opsgenie"}
+    assert (mine.loc[mine["incident_id"].str.contains("#jira-"), "reopened_count"] > 0).any()
+    assert mine["root_cause_sha"].notna().all()
+    ignored = {f"{STOREFRONT}#{p.replace(':', '-')}" for p in plants["not_incidents"]
+               if not p.startswith("run:")}
+    assert not ignored & set(mine["incident_id"])
 
 
 def test_only_the_unmapped_pagerduty_incident_is_quarantined(mixed: Mixed) -> None:

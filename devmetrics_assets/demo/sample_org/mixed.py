@@ -1,9 +1,11 @@
-"""A small seeded mixed organisation: GitLab projects, PagerDuty incidents and generic webhook deployments.
+"""A small seeded mixed organisation: GitLab projects, PagerDuty incidents, generic webhook deployments, and a
+GitHub repo deploying from GitHub Actions with Jira and Opsgenie incidents.
 
 `generate_mixed_org(out_dir)` writes landing envelopes (docs/contracts.md §6) to
-`<out>/landing/{gitlab,pagerduty,generic}/<received day>.jsonl`, the rules fragment for its repos
-(`rules_mixed.yaml`) and `truth/` in the GitHub generator's format (truth_daily.csv, truth_lead_times.csv,
-truth_recoveries.csv), computed by the same independent `truth.org_truth` from facts, never from files.
+`<out>/landing/<source>/<received day>.jsonl` (sources: `SOURCES`, their providers: `SOURCE_PROVIDERS`),
+the rules fragment for its repos and the new providers' `providers:` blocks (`rules_mixed.yaml`) and
+`truth/` in the GitHub generator's format (truth_daily.csv, truth_lead_times.csv, truth_recoveries.csv),
+computed by the same independent `truth.org_truth` from facts, never from files.
 
 Repos (each exercises another provider combination):
 - acme-gitlab/billing: GitLab pushes and merge requests (merge commit, squash, fast-forward), GitLab
@@ -14,11 +16,21 @@ Repos (each exercises another provider combination):
   custom field, root cause in notes or the `root_cause` custom field.
 - acme-ext/search: generic deployments listing their `changes` (its only main line) and generic incidents
   naming only the service.
+- acme-gh/storefront: GitHub pushes straight to main (source `github_hooks`, provider github: its main line
+  and direct changes), deployments from the `Deploy` workflow's `workflow_run` events on main (failed
+  runs, a failed run re-run successfully: one successful deployment; a later run of an older sha: a
+  rollback), incidents from Jira (Incident issues mapped by component `Storefront`: opened, a
+  `root cause:` comment, resolved by a status of category done, the first one reopened and resolved
+  again) and from Opsgenie (P1/P2 alerts: Create, Acknowledge, AddNote `root cause: <sha>`, Close; mapped
+  by team through `team_repos`, the first one by `details.repo`). Not deployments or incidents by the
+  rules, so in no truth and not quarantined: a `CI` workflow run, a Jira Bug, a P3 alert.
 Plants: a GitLab redelivery (same UUID), API-pull copies of a GitLab status and a PagerDuty trigger, a
 late main-branch push, and a PagerDuty incident of an unmapped service (quarantined: not in the truth).
 
 This module is the entry point; the pieces: mixed_sim.py (what happens, and the facts), mixed_payloads.py
-(each provider's webhook bodies), mixed_landing.py (envelopes and day files).
+(each provider's webhook bodies), mixed_landing.py (envelopes and day files), mixed_new_sim.py and
+mixed_new_payloads.py (the storefront repo on GitHub, GitHub Actions, Jira and Opsgenie, with its own seeded
+Random: the other repos' bytes do not depend on it).
 """
 
 from __future__ import annotations
@@ -33,7 +45,8 @@ import yaml
 
 from devmetrics_assets.config import rules_from_mapping
 
-from .mixed_landing import SOURCES, Landing
+from .mixed_landing import SOURCE_PROVIDERS, SOURCES, Landing
+from .mixed_new_sim import STOREFRONT, NewProvidersSim, rules_fragment
 from .mixed_sim import BILLING, LEDGER, SEARCH, SERVICES, Sim
 from .model import OrgModel
 from .truth import org_truth, write_truth_tables
@@ -57,10 +70,12 @@ class MixedOrg:
 
 def rules_mapping() -> dict[str, Any]:
     teams = {BILLING: "payments", LEDGER: "payments", SEARCH: "growth"}
+    repos = {r: {"team": teams[r], "service": SERVICES[r]} for r in (BILLING, LEDGER, SEARCH)}
     return {
         "production_environments": ["production", "prod"],
         "incident_labels": ["incident"],
-        "repos": {r: {"team": teams[r], "service": SERVICES[r]} for r in (BILLING, LEDGER, SEARCH)},
+        "repos": repos | {STOREFRONT: {"team": "web", "service": "Storefront"}},
+        "providers": rules_fragment(),
     }
 
 
@@ -78,12 +93,15 @@ def generate_mixed_org(
     landing = Landing(landing_dir, start_ts, days, rng)
     sim = Sim(landing, rng, seed)
     sim.run(start_ts, days)
+    new = NewProvidersSim(landing, seed)
+    new.simulate(start_ts, days)
     landing.write()
     rules = rules_mapping()
     rules_path = root / "rules_mixed.yaml"
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
     dora_rules = rules_from_mapping(rules, origin=str(rules_path))
-    write_truth_tables(org_truth(list(sim.repos.values()), dora_rules), truth_dir)
+    repos = [*sim.repos.values(), new.repo]
+    write_truth_tables(org_truth(repos, dora_rules), truth_dir)
     return MixedOrg(
         root,
         landing_dir,
@@ -92,9 +110,9 @@ def generate_mixed_org(
         rules,
         start,
         days,
-        tuple(sim.repos),
+        tuple(r.full_name for r in repos),
         landing.count,
-        dict(sim.plants),
+        dict(sim.plants) | dict(new.plants),
     )
 
 
@@ -104,6 +122,8 @@ __all__ = [
     "SEARCH",
     "SERVICES",
     "SOURCES",
+    "SOURCE_PROVIDERS",
+    "STOREFRONT",
     "MixedOrg",
     "generate_mixed_org",
     "rules_mapping",

@@ -2,7 +2,9 @@
 
 `Landing.emit` wraps a body in the landing envelope (docs/contracts.md §6) with the provider's delivery
 headers and a received time a few seconds after the event; `write` puts them in
-`<root>/{gitlab,pagerduty,generic}/<received day>.jsonl`, sorted by received time.
+`<root>/<source>/<received day>.jsonl`, sorted by received time. A source is named after its provider,
+except `github_hooks` (GitHub pushes of the GitHub-hosted repo, provider `github`: the name `github` is
+the recorded sample organisation's): `SOURCE_PROVIDERS` maps every source to its provider.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from random import Random
 
-SOURCES = ("gitlab", "pagerduty", "generic")
+SOURCES = ("gitlab", "pagerduty", "generic", "github_hooks", "github_actions", "jira", "opsgenie")
+SOURCE_PROVIDERS = {source: source for source in SOURCES} | {"github_hooks": "github"}
 DAY = 86_400
 
 
@@ -51,11 +54,15 @@ class Landing:
             headers |= {"X-Gitlab-Event": event_type, "X-Gitlab-Event-UUID": delivery_id}
         elif source == "pagerduty":
             headers |= {"X-Webhook-Id": delivery_id, "User-Agent": "PagerDuty-Webhook/V3.0"}
+        elif SOURCE_PROVIDERS[source] in ("github", "github_actions"):
+            headers |= {"X-GitHub-Event": event_type, "X-GitHub-Delivery": delivery_id}
+        elif source == "jira":
+            headers |= {"X-Atlassian-Webhook-Identifier": delivery_id}
         envelope = {
             "received_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(received))
             + f".{int(received % 1 * 1e6):06d}Z",
             "delivery_id": delivery_id,
-            "provider": source,
+            "provider": SOURCE_PROVIDERS[source],
             "event_type": event_type,
             "signature_status": "verified",
             "headers": headers,
