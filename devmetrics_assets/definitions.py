@@ -24,6 +24,7 @@ from devmetrics_assets.defs.resources import RulesResource, WebhookSecretResourc
 from devmetrics_assets.defs.silver_changes import build_silver_changes_asset
 from devmetrics_assets.defs.silver_deployments import build_silver_deployments_asset
 from devmetrics_assets.defs.silver_incidents import build_silver_incidents_asset
+from devmetrics_assets.instance_setup import warehouse_tags
 from devmetrics_assets.partitions import partitions_for
 from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
 from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
@@ -71,20 +72,22 @@ def build_definitions(
     }
     for spec in sources:
         resources[secret_resource_key(spec)] = secret_resource(spec)
+    # The DuckDB file the runs write: the production run queue admits one such run at a time.
+    tags = warehouse_tags(settings)
     jobs = [
         # One job per partitioning: a date range of each runs as ONE run (single-run backfill policy).
         dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.groups("bronze", "silver")
-                            | dg.AssetSelection.assets("gold_dora_daily", *FACT_TABLES.values())),
-        dg.define_asset_job(WEEKLY_JOB, selection=dg.AssetSelection.assets("gold_dora_weekly")),
-        dg.define_asset_job(MONTHLY_JOB, selection=dg.AssetSelection.assets("gold_dora_monthly")),
-        dg.define_asset_job(QUARANTINE_JOB, selection=dg.AssetSelection.assets("quarantine")),
+                            | dg.AssetSelection.assets("gold_dora_daily", *FACT_TABLES.values()), tags=tags),
+        dg.define_asset_job(WEEKLY_JOB, selection=dg.AssetSelection.assets("gold_dora_weekly"), tags=tags),
+        dg.define_asset_job(MONTHLY_JOB, selection=dg.AssetSelection.assets("gold_dora_monthly"), tags=tags),
+        dg.define_asset_job(QUARANTINE_JOB, selection=dg.AssetSelection.assets("quarantine"), tags=tags),
     ]
     # Freshness policies per source tier; declarative automation with schedules per tier as the fallback.
     return with_tier_freshness(
         dg.Definitions(
             assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs,
-            sensors=[*sensors, *automation_sensors(), *housekeeping_sensors(settings)],
-            schedules=tier_schedules(sources, partitions.daily),
+            sensors=[*sensors, *automation_sensors(run_tags=tags), *housekeeping_sensors(settings)],
+            schedules=tier_schedules(sources, partitions.daily, run_tags=tags),
         ),
         sources,
     )

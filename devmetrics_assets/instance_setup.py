@@ -1,9 +1,15 @@
 """The Dagster instance under DAGSTER_HOME: its configuration, runs whose process died, one UI per home.
 
 - `prepare_environment` points DAGSTER_HOME at `<DEVMETRICS_HOME>/dagster_home` (unless set) and writes
-  `dagster.yaml` there: SQLite storage (Dagster's default), no telemetry, and run monitoring, so a run
-  that never starts or never finishes cancelling is failed by the daemon. A file we wrote earlier is
-  upgraded; a file written by someone else is left alone.
+  `dagster.yaml` there from the instance profile (`DEVMETRICS_PROFILE`, docs/deploy.md):
+  `local` (default): SQLite storage (Dagster's default), no telemetry, and run monitoring, so a run
+  that never starts or never finishes cancelling is failed by the daemon;
+  `production`: the same plus PostgreSQL storage for runs, events and schedules (dagster-postgres; the
+  connection is read by Dagster from `DAGSTER_PG_URL` or `DAGSTER_PG_HOST/PORT/USER/PASSWORD/DB` through
+  `env:`, so no password is ever written), run retries, a run queue that lets one run at a time write
+  a DuckDB file (runs tagged `devmetrics/warehouse`, see `warehouse_tags`), and retention of old ticks.
+  A file we wrote earlier is rewritten (also on a profile change); a file written by someone else is
+  left alone.
 - Dagster's default run launcher cannot tell whether a run's process is alive (run monitoring's worker
   health check needs a container launcher), so a run killed with kill -9 stays STARTED forever.
   `fail_orphaned_runs` marks such runs failed: a STARTED run whose process (the pid in its events, or
@@ -18,14 +24,16 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import importlib.util
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 import dagster as dg
 
-from devmetrics_assets.config import Settings
+from devmetrics_assets.config import ConfigError, Settings
 
 MARKER = "# written by devmetrics (instance_setup.py): edit freely, remove this line to keep your edits"
 DAGSTER_YAML = f"""{MARKER}
@@ -39,24 +47,144 @@ run_monitoring:
 """
 PID_TAG = "devmetrics/pid"
 HOST_TAG = "devmetrics/host"
+# The DuckDB file a run writes: the production run queue admits one run per value (one writer per file).
+WAREHOUSE_TAG = "devmetrics/warehouse"
 UI_LOCK = "ui.lock"
+
+PROFILE_ENV = "DEVMETRICS_PROFILE"
+LOCAL = "local"
+PRODUCTION = "production"
+PROFILES = (LOCAL, PRODUCTION)
+PG_URL_ENV = "DAGSTER_PG_URL"
+PG_PORT_ENV = "DAGSTER_PG_PORT"
+# Without DAGSTER_PG_URL, these name the server; the password may be empty (trust or peer auth) but set.
+PG_REQUIRED_ENV = ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_DB")
+PG_PASSWORD_ENV = "DAGSTER_PG_PASSWORD"
+# dagster-postgres installs psycopg2, but SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3: the
+# driver is named explicitly (the `scheme` of postgres_db; the prefix DAGSTER_PG_URL must carry).
+PG_SCHEME = "postgresql+psycopg2"
+
+# Shared by both profiles. Run monitoring: a run that never starts or never finishes cancelling is failed.
+_MONITORING = """run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 60
+"""
+# Production only. Run retries re-launch a run that failed as a whole (process lost, worker crash), not
+# one whose asset or check failed: those fail the same way again until the data or rules are fixed.
+# The queue's per-value limit on WAREHOUSE_TAG keeps a second run off a DuckDB file already being
+# written (DuckDB allows one writer process per file); runs on MongoDB carry no such tag. Ticks of
+# schedules and sensors are purged after a while (the daemon ticks every 30-60 s: millions of rows a year).
+_PRODUCTION_REST = f"""run_retries:
+  enabled: true
+  max_retries: 2
+  retry_on_asset_or_op_failure: false
+run_queue:
+  max_concurrent_runs: 10
+  tag_concurrency_limits:
+    - key: {WAREHOUSE_TAG}
+      value:
+        applyLimitPerUniqueValue: true
+      limit: 1
+retention:
+  schedule:
+    purge_after_days: 30
+  sensor:
+    purge_after_days:
+      skipped: 7
+      failure: 30
+      success: 30
+"""
 
 
 class UiAlreadyRunningError(RuntimeError):
     """Another `devmetrics ui` (dagster dev) holds this home's lock."""
 
 
+class InstanceProfileError(ConfigError):
+    """DEVMETRICS_PROFILE is unknown, or the production profile lacks its PostgreSQL settings."""
+
+
+def instance_profile(environ: Mapping[str, str] | None = None) -> str:
+    """The checked instance profile: `local` unless DEVMETRICS_PROFILE says `production`."""
+    env = os.environ if environ is None else environ
+    profile = env.get(PROFILE_ENV, "").strip().lower() or LOCAL
+    if profile not in PROFILES:
+        raise InstanceProfileError(f"{PROFILE_ENV}={env.get(PROFILE_ENV)!r}: expected one of "
+                                   f"{', '.join(PROFILES)} (see docs/deploy.md)")
+    if profile == PRODUCTION:
+        _check_postgres_settings(env)
+    return profile
+
+
+def _check_postgres_settings(env: Mapping[str, str]) -> None:
+    if importlib.util.find_spec("dagster_postgres") is None:
+        raise InstanceProfileError("the production profile keeps runs in PostgreSQL: install dagster-postgres"
+                                   " (pip install 'devmetrics-assets[postgres]'); see docs/deploy.md")
+    url = env.get(PG_URL_ENV, "").strip()
+    if url:
+        if not url.startswith(f"{PG_SCHEME}://"):
+            raise InstanceProfileError(
+                f"{PG_URL_ENV} must start with {PG_SCHEME}:// (the driver dagster-postgres installs; a bare "
+                "postgresql:// asks SQLAlchemy 2.1 for psycopg 3); see docs/deploy.md")
+        return
+    missing = [name for name in PG_REQUIRED_ENV if not env.get(name, "").strip()]
+    missing += [PG_PASSWORD_ENV] if PG_PASSWORD_ENV not in env else []
+    if missing:
+        raise InstanceProfileError(
+            f"{PROFILE_ENV}=production needs PostgreSQL: set {PG_URL_ENV}, or {', '.join(missing)} "
+            f"(and optionally {PG_PORT_ENV}); see docs/deploy.md")
+    port = env.get(PG_PORT_ENV, "").strip()
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise InstanceProfileError(f"{PG_PORT_ENV}={port!r}: expected a TCP port (1-65535)")
+
+
+def _postgres_storage(env: Mapping[str, str]) -> str:
+    """The `storage:` block: each connection field read by Dagster from the environment (`env:`)."""
+    if env.get(PG_URL_ENV, "").strip():
+        return f"storage:\n  postgres:\n    postgres_url:\n      env: {PG_URL_ENV}\n"
+    fields = [("username", "DAGSTER_PG_USER"), ("password", PG_PASSWORD_ENV), ("hostname", "DAGSTER_PG_HOST"),
+              ("db_name", "DAGSTER_PG_DB")]
+    if env.get(PG_PORT_ENV, "").strip():
+        fields.append(("port", PG_PORT_ENV))  # else Dagster's default, 5432
+    lines = "".join(f"      {key}:\n        env: {name}\n" for key, name in fields)
+    return f"storage:\n  postgres:\n    postgres_db:\n{lines}      scheme: {PG_SCHEME}\n"
+
+
+def dagster_yaml(profile: str = LOCAL, environ: Mapping[str, str] | None = None) -> str:
+    """The dagster.yaml devmetrics writes for `profile` (the local one is DAGSTER_YAML, unchanged)."""
+    if profile == LOCAL:
+        return DAGSTER_YAML
+    env = os.environ if environ is None else environ
+    return (f"{MARKER}\n# profile: production (DEVMETRICS_PROFILE); see docs/deploy.md\n"
+            f"telemetry:\n  enabled: false\n{_postgres_storage(env)}{_MONITORING}{_PRODUCTION_REST}")
+
+
+def warehouse_tags(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Run tags naming the DuckDB file the run writes ({} on MongoDB, which takes concurrent writers)."""
+    from devmetrics_assets.storage.selection import DUCKDB, storage_kind
+
+    if storage_kind(environ) != DUCKDB:
+        return {}
+    return {WAREHOUSE_TAG: str(Path(settings.warehouse_path).resolve())}
+
+
 def prepare_environment(settings: Settings) -> Path:
-    """One Dagster home for the CLI and the UI, inside the working area unless DAGSTER_HOME says otherwise."""
+    """One Dagster home for the CLI and the UI, inside the working area unless DAGSTER_HOME says otherwise.
+
+    Raises InstanceProfileError (one line, before anything is written) for a bad DEVMETRICS_PROFILE."""
+    profile = instance_profile()
+    wanted = dagster_yaml(profile)
     settings.home.mkdir(parents=True, exist_ok=True)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     ours = not config.exists() or config.read_text(encoding="utf-8").startswith(MARKER) or \
         config.read_text(encoding="utf-8").strip() == "telemetry:\n  enabled: false"
-    if ours and (not config.exists() or config.read_text(encoding="utf-8") != DAGSTER_YAML):
+    if ours and (not config.exists() or config.read_text(encoding="utf-8") != wanted):
         tmp = config.with_suffix(".tmp")
-        tmp.write_text(DAGSTER_YAML, encoding="utf-8")
+        tmp.write_text(wanted, encoding="utf-8")
         os.replace(tmp, config)
     return home
 

@@ -21,6 +21,7 @@ from devmetrics_assets.definitions import build_definitions
 from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, SampleOrg, generate_sample_org
 from devmetrics_assets.runner import materialise_days
 from devmetrics_assets.storage.warehouse import Warehouse
+from devmetrics_assets_tests.pg_server import PostgresServer, find_bin_dir, running_postgres
 
 SAMPLE_START = date(2025, 1, 1)
 
@@ -78,3 +79,16 @@ def materialised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Materiali
             os.environ.pop("GITHUB_WEBHOOK_SECRET", None)
         else:
             os.environ["GITHUB_WEBHOOK_SECRET"] = previous
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server (127.0.0.1, free port, temporary folder) for the `postgres` tests."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb on the PATH or in /usr/lib/postgresql/*/bin); "
+                    "Debian: apt-get install postgresql")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    with running_postgres(bin_dir) as server:
+        yield server

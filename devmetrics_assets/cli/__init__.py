@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=3000,
                     help="port of the UI (default 3000); notification links use it unless "
                          "DEVMETRICS_UI_URL or alerting.yaml's ui_base_url says otherwise")
+    ui.add_argument("--profile", choices=["local", "production"],
+                    help="instance profile written to dagster.yaml (default: DEVMETRICS_PROFILE, else "
+                         "local): production stores runs in PostgreSQL (docs/deploy.md)")
     ui.set_defaults(func=cmd_ui)
     return parser
 

@@ -146,10 +146,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from devmetrics_assets.alerting.routing import UI_URL_ENV, config_path, load_config
-    from devmetrics_assets.instance_setup import prepare_environment, ui_lock
+    from devmetrics_assets.instance_setup import PROFILE_ENV, prepare_environment, ui_lock
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: expected a TCP port (1-65535)")
+    if args.profile:
+        os.environ[PROFILE_ENV] = args.profile  # checked below; dagster dev (after exec) inherits it
     settings = checked_configuration().settings
     home = prepare_environment(settings)
     use_sample_key(settings)

@@ -4,7 +4,8 @@ sample key, and running days on the shared instance.
 A person's mistake (a wrong path, flag, source name or configuration field) is a `UserError`: the
 command prints one line saying what to fix and exits 2, before anything is written. Configuration is
 validated before the first write: rules.yaml, sources.yaml (and the rules its sources declare),
-alerting.yaml, the environment settings and the warehouse (`MONGODB_URI` reachable, DuckDB folder
+alerting.yaml, the environment settings (the instance profile, DEVMETRICS_PROFILE, with its PostgreSQL
+variables) and the warehouse (`MONGODB_URI` reachable, DuckDB folder
 writable).
 """
 
@@ -41,8 +42,10 @@ def checked_configuration(*, storage: bool = True) -> Checked:
     """Settings, sources and rules, validated; the warehouse reachable. Raises ConfigError / UserError."""
     from devmetrics_assets.alerting.routing import config_path, load_config
     from devmetrics_assets.clock import utc_now
+    from devmetrics_assets.instance_setup import instance_profile
 
     settings = Settings.from_env()
+    instance_profile()  # a bad DEVMETRICS_PROFILE, or production without PostgreSQL, fails here
     utc_now()  # a malformed DEVMETRICS_NOW fails here, in one line
     sources = load_sources(settings=settings)
     rules = merge_rules(load_rules(settings.rules_path), sources)

@@ -23,7 +23,7 @@ delivery would re-run today's Silver partition instead of the affected one.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -239,7 +239,9 @@ def automation_condition(layer: str) -> dg.AutomationCondition | None:
 
 
 def automation_sensors(
-    name: str = AUTOMATION_SENSOR, minimum_interval_seconds: int = 30
+    name: str = AUTOMATION_SENSOR,
+    minimum_interval_seconds: int = 30,
+    run_tags: Mapping[str, str] | None = None,
 ) -> list[dg.AutomationConditionSensorDefinition]:
     """The sensor that evaluates the conditions, on by default.
 
@@ -249,17 +251,18 @@ def automation_sensors(
     with warnings.catch_warnings():
         # use_user_code_server is marked beta; it is the documented way to run custom conditions.
         warnings.simplefilter("ignore", dg.BetaWarning)
-        return [_automation_sensor(name, minimum_interval_seconds)]
+        return [_automation_sensor(name, minimum_interval_seconds, {**RUN_TAGS, **(run_tags or {})})]
 
 
-def _automation_sensor(name: str, minimum_interval_seconds: int) -> dg.AutomationConditionSensorDefinition:
+def _automation_sensor(name: str, minimum_interval_seconds: int,
+                       run_tags: Mapping[str, str]) -> dg.AutomationConditionSensorDefinition:
     return dg.AutomationConditionSensorDefinition(
         name,
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         use_user_code_server=True,
         minimum_interval_seconds=minimum_interval_seconds,
-        run_tags=RUN_TAGS,
+        run_tags=run_tags,
         description="Silver after Bronze loads touch its event days; Gold after Silver passes checks.",
     )
 
@@ -269,6 +272,7 @@ def tier_schedules(
     sources: Sequence[SourceSpec],
     partitions_def: dg.TimeWindowPartitionsDefinition,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
+    run_tags: Mapping[str, str] | None = None,
 ) -> list[dg.ScheduleDefinition]:
     """One schedule per tier in use: materialise that tier's Bronze assets' latest partition.
 
@@ -278,7 +282,8 @@ def tier_schedules(
     schedules = []
     for tier in sorted({s.tier for s in sources}, key=lambda t: TIER_FAIL_WINDOWS[t]):
         keys = [dg.AssetKey(s.asset_name) for s in sources if s.tier == tier]
-        job = dg.define_asset_job(f"bronze_{tier}_job", selection=dg.AssetSelection.assets(*keys))
+        job = dg.define_asset_job(f"bronze_{tier}_job", selection=dg.AssetSelection.assets(*keys),
+                                  tags=dict(run_tags or {}))
         schedules.append(_latest_partition_schedule(tier, job, partitions_def, default_status))
     return schedules
 
