@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,13 +20,23 @@ import yaml
 from devmetrics_assets.alerting.notifier import build_notifier
 from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.config import Settings
+from devmetrics_assets.definitions import build_definitions
 from devmetrics_assets.instance_setup import (
+    DAGSTER_YAML,
     MARKER,
+    PROFILE_ENV,
+    WAREHOUSE_TAG,
+    InstanceProfileError,
     UiAlreadyRunningError,
     fail_orphaned_runs,
+    instance_profile,
     prepare_environment,
     ui_lock,
+    warehouse_tags,
 )
+from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB
+from devmetrics_assets_tests.cli.test_user_errors import devmetrics, one_line_error
+from devmetrics_assets_tests.conftest import settings_in
 
 SLOW_RUN = textwrap.dedent("""
     import time, dagster as dg
@@ -111,3 +122,69 @@ def test_a_second_ui_lock_on_the_same_home_is_refused(dagster_home) -> None:
     finally:
         first.close()
     ui_lock(dagster_home).close()  # released with its holder
+
+
+def test_the_local_profile_is_the_default_and_writes_the_sqlite_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DEVMETRICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.delenv(PROFILE_ENV, raising=False)
+    assert instance_profile() == "local"
+    assert (prepare_environment(Settings.from_env()) / "dagster.yaml").read_text() == DAGSTER_YAML
+    monkeypatch.setenv(PROFILE_ENV, "Local")
+    assert instance_profile() == "local"
+
+
+@pytest.mark.parametrize(("environ", "says"), [
+    ({PROFILE_ENV: "staging"}, "expected one of local, production"),
+    ({PROFILE_ENV: "production"}, "set DAGSTER_PG_URL, or DAGSTER_PG_HOST, DAGSTER_PG_USER, DAGSTER_PG_DB, "
+                                  "DAGSTER_PG_PASSWORD"),
+    ({PROFILE_ENV: "production", "DAGSTER_PG_HOST": "db", "DAGSTER_PG_USER": "u", "DAGSTER_PG_DB": "d"},
+     "set DAGSTER_PG_URL, or DAGSTER_PG_PASSWORD"),
+    ({PROFILE_ENV: "production", "DAGSTER_PG_HOST": "db", "DAGSTER_PG_USER": "u", "DAGSTER_PG_DB": "d",
+      "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_PORT": "5x"}, "DAGSTER_PG_PORT='5x'"),
+    ({PROFILE_ENV: "production", "DAGSTER_PG_URL": "postgresql://u@db/d"}, "must start with postgresql+psycopg2://"),
+], ids=["unknown", "no-postgres", "no-password", "bad-port", "url-without-driver"])
+def test_a_bad_profile_names_what_to_set(environ, says) -> None:
+    with pytest.raises(InstanceProfileError, match=re.escape(says)):
+        instance_profile(environ)
+
+
+def test_the_production_file_reads_the_connection_from_the_environment_and_never_holds_it(
+        tmp_path, monkeypatch) -> None:
+    secret = {"DAGSTER_PG_HOST": "db.internal", "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_DB": "dagster",
+              "DAGSTER_PG_PASSWORD": "s3cret-Pa55", "DAGSTER_PG_PORT": "6543"}
+    for name, value in {PROFILE_ENV: "production", **secret}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
+    monkeypatch.setenv("DEVMETRICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    text = (prepare_environment(Settings.from_env()) / "dagster.yaml").read_text()
+    assert text.startswith(MARKER)
+    assert not [value for value in secret.values() if value != "dagster" and value in text]
+    config = yaml.safe_load(text)
+    assert config["storage"]["postgres"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+    assert config["storage"]["postgres"]["postgres_db"]["port"] == {"env": "DAGSTER_PG_PORT"}
+    assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
+    assert config["run_queue"]["tag_concurrency_limits"] == [
+        {"key": WAREHOUSE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    assert config["retention"]["sensor"]["purge_after_days"]["skipped"] > 0
+    monkeypatch.setenv(PROFILE_ENV, "local")  # back to local: our file is rewritten
+    assert (prepare_environment(Settings.from_env()) / "dagster.yaml").read_text() == DAGSTER_YAML
+
+
+def test_the_asset_jobs_carry_the_duckdb_file_they_write(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    settings = settings_in(tmp_path)
+    defs = build_definitions(settings, sources=[])
+    for job in (DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB):
+        assert defs.resolve_job_def(job).tags[WAREHOUSE_TAG] == str(settings.warehouse_path.resolve())
+    assert warehouse_tags(settings, {"MONGODB_URI": "mongodb://db"}) == {}  # MongoDB takes many writers
+
+
+def test_devmetrics_refuses_a_bad_profile_in_one_line_before_writing(tmp_path) -> None:
+    env = {"DEVMETRICS_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dh"),
+           PROFILE_ENV: "production", "DAGSTER_PG_URL": ""}
+    one_line_error(devmetrics("status", env=env), "DEVMETRICS_PROFILE=production needs PostgreSQL")
+    one_line_error(devmetrics("ui", "--profile", "production", env={**env, PROFILE_ENV: "local"}),
+                   "set DAGSTER_PG_URL")
+    assert not (tmp_path / "dh" / "dagster.yaml").exists()
