@@ -74,6 +74,13 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
+def _root_cause(error: Any) -> str | None:
+    """The innermost error's message: Dagster wraps the asset's exception in a step-execution error."""
+    while error is not None and getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else None
+
+
 def summarise_run(instance: dg.DagsterInstance, run_id: str,
                   upstream: Mapping[str, Sequence[str]]) -> OL.RunSummary | None:
     """The finished run as lineage needs it, read from the instance's event log."""
@@ -96,13 +103,14 @@ def summarise_run(instance: dg.DagsterInstance, run_id: str,
             if name and name not in planned:
                 planned.append(name)
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-            materialisation = event.asset_materialization
+            materialisation = entry.asset_materialization
+            if materialisation is None:
+                continue
             name = materialisation.asset_key.to_user_string()
             metadata.setdefault(name, []).append({k: _plain(v) for k, v in materialisation.metadata.items()})
             finished[name] = max(finished.get(name, 0.0), entry.timestamp)
         elif error is None and event.event_type == DagsterEventType.STEP_FAILURE:
-            failure = event.step_failure_data.error
-            error = f"{event.step_key}: {failure.message.strip()}" if failure else event.message
+            error = f"{event.step_key}: {_root_cause(event.step_failure_data.error) or event.message}"
         elif error is None:
             error = event.message
     names = planned + [n for n in metadata if n not in planned]
