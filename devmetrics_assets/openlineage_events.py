@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import error_message_run, parent_run
-from openlineage.client.generated.output_statistics_output_dataset import OutputStatisticsOutputDatasetFacet
+if TYPE_CHECKING:  # the client library is imported only when lineage is on (about 0.35 s of import)
+    from openlineage.client.event_v2 import RunEvent
+    from openlineage.client.facet_v2 import parent_run
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,8 @@ def row_count(metadata_per_partition: Iterable[Mapping[str, Any]]) -> int | None
 
 
 def _parent(summary: RunSummary, namespace: str) -> parent_run.ParentRunFacet:
+    from openlineage.client.facet_v2 import parent_run
+
     return parent_run.ParentRunFacet(
         run=parent_run.Run(runId=_as_uuid(summary.run_id)),
         job=parent_run.Job(namespace=namespace, name=summary.job_name),
@@ -147,6 +149,12 @@ def _as_uuid(run_id: str) -> str:
 
 def build_events(summary: RunSummary, namespace: str) -> list[RunEvent]:
     """START then COMPLETE or FAIL for every planned asset of the run, in that order per asset."""
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.facet_v2 import error_message_run
+    from openlineage.client.generated.output_statistics_output_dataset import (
+        OutputStatisticsOutputDatasetFacet,
+    )
+
     events: list[RunEvent] = []
     parent = {"parent": _parent(summary, namespace)}
     for asset in summary.assets:
