@@ -19,6 +19,8 @@ from devmetrics_assets.defs.bronze import build_bronze_asset, secret_resource_ke
 from devmetrics_assets.defs.gold_dora import build_gold_asset
 from devmetrics_assets.defs.gold_facts import build_gold_facts_asset
 from devmetrics_assets.defs.housekeeping import housekeeping_sensors
+from devmetrics_assets.defs.openlineage import RESOURCE_KEY as LINEAGE_KEY
+from devmetrics_assets.defs.openlineage import lineage_resource, lineage_sensors
 from devmetrics_assets.defs.quarantine import build_quarantine_asset
 from devmetrics_assets.defs.resources import RulesResource, WebhookSecretResource
 from devmetrics_assets.defs.silver_changes import build_silver_changes_asset
@@ -74,6 +76,10 @@ def build_definitions(
         resources[secret_resource_key(spec)] = secret_resource(spec)
     # The DuckDB file the runs write: the production run queue admits one such run at a time.
     tags = warehouse_tags(settings)
+    # OpenLineage only when DEVMETRICS_OPENLINEAGE_URL is set (defs/openlineage.py): unset costs nothing.
+    lineage = lineage_resource(home)
+    if lineage is not None:
+        resources[LINEAGE_KEY] = lineage
     jobs = [
         # One job per partitioning: a date range of each runs as ONE run (single-run backfill policy).
         dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.groups("bronze", "silver")
@@ -86,7 +92,8 @@ def build_definitions(
     return with_tier_freshness(
         dg.Definitions(
             assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs,
-            sensors=[*sensors, *automation_sensors(run_tags=tags), *housekeeping_sensors(settings)],
+            sensors=[*sensors, *automation_sensors(run_tags=tags), *housekeeping_sensors(settings),
+                     *lineage_sensors(lineage)],
             schedules=tier_schedules(sources, partitions.daily, run_tags=tags),
         ),
         sources,

@@ -16,6 +16,7 @@ import dagster as dg
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
+from devmetrics_assets.defs.openlineage import emit_after_run
 from devmetrics_assets.instance_setup import HOST_TAG, PID_TAG
 from devmetrics_assets.run_progress import Progress, RunPhase, phase_label
 from devmetrics_assets.storage.backend import Storage
@@ -92,6 +93,8 @@ def run_range(
         if phase is not None:
             phase.finish()
             getattr(instance, "_subscribers", {}).pop(run_id, None)  # the listener lives as long as the run
+        # In-process runs never reach the daemon's lineage sensors: send this run's lineage here.
+        emit_after_run(defs, instance, run_id)
 
 
 PARTITIONING = {DAILY_JOB: "daily", WEEKLY_JOB: "weekly", MONTHLY_JOB: "monthly"}
@@ -156,7 +159,9 @@ def materialise_days(
         results.append(run_range(defs, instance, MONTHLY_JOB, first, last, progress=progress))
     # The quarantine view summarises what these runs put aside (unpartitioned, one cheap run).
     quarantine = defs.resolve_job_def(QUARANTINE_JOB)
-    results.append(quarantine.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags()))
+    quarantined = quarantine.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags())
+    emit_after_run(defs, instance, quarantined.run_id)
+    results.append(quarantined)
     return results
 
 
