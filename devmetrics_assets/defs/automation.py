@@ -13,18 +13,24 @@ Automation (state-based, evaluated by `automation_sensors()`):
   ledger holds it (a load that died before Silver), or when it is the newly missing latest partition;
   never while deps are missing / in progress, and only when all blocking checks of its deps passed
   (Bronze's `signature_verification` holds deliveries stored with --no-verify back).
+  A late review also re-runs its change's (later) landing day (`runner.late_review_days`).
 - Gold: a partition is requested when a Silver partition it reads was updated (any window, not only the
   latest: late data re-runs its day, week and month) and all Silver blocking checks passed on the latest
-  materialisation (failed or never-run checks both hold Gold back).
+  materialisation (failed or never-run checks both hold Gold back). Daily Gold and the fact tables are also
+  requested for the EARLIER deployment days whose Gold the updated Silver days change (`ReachBackDays`: a
+  late incident or rollback blames an earlier release, `runner.reach_back`). A weekly / monthly partition
+  waits while a daily partition it reads is requested in another run of the same tick, so its blocking
+  cross-grain check never compares against a day about to change.
 `AutomationCondition.eager()` alone would not do: it only considers the latest time partition, so a late
 delivery would re-run today's Silver partition instead of the affected one.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -135,6 +141,7 @@ class BronzeLoadsTouched(dg.AutomationCondition):
         partitions = context.partitions_def
         if partitions is None:
             return dg.AutomationResult(context=context, true_subset=context.get_empty_subset())
+        days |= late_review_partition_keys(days)
         with dg.partition_loading_context(effective_dt=context.evaluation_time):
             valid = {d for d in days if partitions.has_partition_key(d)}
         subset = context.candidate_subset.compute_intersection_with_partition_keys(valid)
@@ -161,18 +168,150 @@ class PendingEventDays(dg.AutomationCondition):
         partitions = context.partitions_def
         if partitions is None or context.candidate_subset.is_empty:
             return dg.AutomationResult(context=context, true_subset=context.get_empty_subset())
-        days = pending_partition_keys()
+        # A day whose Silver was materialised after the row was recorded is under way (its Gold, week
+        # and month follow from that update); re-requesting it until the month is done would loop.
+        days = pending_partition_keys(context.asset_graph_view.instance, context.key)
         with dg.partition_loading_context(effective_dt=context.evaluation_time):
             valid = {d for d in days if partitions.has_partition_key(d)}
         subset = context.candidate_subset.compute_intersection_with_partition_keys(valid)
         return dg.AutomationResult(context=context, true_subset=subset)
 
 
-def pending_partition_keys() -> set[str]:
-    """Event days in the pending-work ledger, as partition keys (empty when storage is busy or absent)."""
+class ReachBackDays(dg.AutomationCondition):
+    """True for the earlier deployment days whose Gold the Silver days updated since the previous tick change.
+
+    A change failure belongs to the blamed release's day but is learnt later (an incident naming it, a
+    rollback), so re-running the incident's own day is not enough: `runner.reach_back` (the rule `devmetrics
+    load`, `replay` and the watcher use) finds those earlier days from the stored Silver. Only for assets
+    partitioned like their Silver parents (daily Gold, the fact tables); the weeks and months follow from
+    daily Gold. Storage is read only when Silver had new materialisations since the previous tick; when it
+    cannot be read (a writer holds the warehouse) the changed days wait in the condition's cursor and are
+    tried again on the next tick, so none is lost.
+    """
+
+    @property
+    def name(self) -> str:
+        return "reach_back_deployment_days"
+
+    @property
+    def description(self) -> str:
+        return "A Silver day updated since the previous tick changes this (earlier) deployment day's Gold"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        empty = context.get_empty_subset()
+        previous = context.previous_max_storage_id
+        partitions = context.partitions_def
+        graph = context.asset_graph
+        silver = [p for p in sorted(graph.get(context.key).parent_keys)
+                  if graph.get(p).group_name == "silver" and graph.get(p).partitions_def == partitions]
+        if previous is None or partitions is None or not silver:
+            return dg.AutomationResult(context=context, true_subset=empty)
+        instance = context.asset_graph_view.instance
+        changed = set(json.loads(context.cursor)) if context.cursor else set()
+        for parent in silver:
+            changed |= _materialised_partitions(instance, parent, previous, context.max_storage_id)
+        if not changed:
+            return dg.AutomationResult(context=context, true_subset=empty)
+        earlier = reach_back_partition_keys(changed)
+        if earlier is None:  # storage busy: keep the days for the next tick
+            return dg.AutomationResult(context=context, true_subset=empty, cursor=json.dumps(sorted(changed)))
+        with dg.partition_loading_context(effective_dt=context.evaluation_time):
+            valid = {d for d in earlier if partitions.has_partition_key(d)}
+        subset = context.candidate_subset.compute_intersection_with_partition_keys(valid)
+        return dg.AutomationResult(context=context, true_subset=subset)
+
+
+class RequestedInAnotherRun(dg.AutomationCondition):
+    """True for this asset's partitions requested this tick in a run other than the evaluated asset's.
+
+    `will_be_requested` is false across partitionings (a daily partition cannot run with its week), so
+    `any_deps_updated` alone would launch a week next to a daily run that is about to change one of its
+    days; `~any_deps_match(RequestedInAnotherRun())` makes the week wait for the next tick instead.
+    """
+
+    @property
+    def name(self) -> str:
+        return "requested_in_another_run"
+
+    @property
+    def description(self) -> str:
+        return "Requested this tick, in a run of its own"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        from dagster._core.definitions.assets.graph.asset_graph import executable_in_same_run
+
+        requested = context.request_subsets_by_key.get(context.key)
+        root = context.root_context.key
+        if requested is None or root == context.key or executable_in_same_run(
+            asset_graph=context.asset_graph, child_key=root, parent_key=context.key
+        ):
+            return dg.AutomationResult(context=context, true_subset=context.get_empty_subset())
+        return dg.AutomationResult(context=context, true_subset=requested)
+
+
+def _storage_and_rules():
+    """The configured storage and business rules, as the definitions build them (the code server's env)."""
+    from devmetrics_assets.config import Settings
+    from devmetrics_assets.defs.resources import RulesResource
+    from devmetrics_assets.sources.registry import sources_path
+    from devmetrics_assets.storage.selection import open_storage
+
+    settings = Settings.from_env()
+    rules = RulesResource(path=str(settings.rules_path), sources_path=str(sources_path(settings))).rules()
+    return open_storage(settings), rules
+
+
+def reach_back_partition_keys(changed: Iterable[str]) -> set[str] | None:
+    """Earlier deployment days (partition keys) whose Gold these Silver days change (None: storage busy).
+
+    The rule is `runner.reach_back`'s (transforms/gold_facts.reach_back_days), on the stored Silver.
+    """
+    from pymongo.errors import PyMongoError
+
+    from devmetrics_assets.runner import reach_back
+    from devmetrics_assets.storage.warehouse import NothingMaterializedError, WarehouseLockedError
+
+    days = sorted(date.fromisoformat(d) for d in set(changed))
+    try:
+        storage, rules = _storage_and_rules()
+        return {d.isoformat() for d in reach_back(storage, days, rules)}
+    except (WarehouseLockedError, NothingMaterializedError, PyMongoError):
+        return None
+
+
+def late_review_partition_keys(days: Iterable[str]) -> set[str]:
+    """Landing days (partition keys) of the changes reviews on these days name (`runner.late_review_days`).
+
+    Empty when storage is busy: the review's own day still re-runs, as before this rule existed.
+    """
+    from pymongo.errors import PyMongoError
+
+    from devmetrics_assets.runner import late_review_days
+    from devmetrics_assets.storage.warehouse import NothingMaterializedError, WarehouseLockedError
+
+    wanted = sorted(date.fromisoformat(d) for d in set(days))
+    if not wanted:
+        return set()
+    try:
+        storage, _ = _storage_and_rules()
+        return {d.isoformat() for d in late_review_days(storage, wanted)}
+    except (WarehouseLockedError, NothingMaterializedError, PyMongoError):
+        return set()
+
+
+def pending_partition_keys(
+    instance: dg.DagsterInstance | None = None, key: dg.AssetKey | None = None
+) -> set[str]:
+    """Event days in the pending-work ledger, as partition keys (empty when storage is busy or absent).
+
+    With `instance` and `key`: only the days whose `key` partition was not materialised after their row
+    was recorded.
+    """
+    import pandas as pd
     from pymongo.errors import PyMongoError
 
     from devmetrics_assets.config import Settings
+    from devmetrics_assets.pending_work import latest_materialisations
     from devmetrics_assets.storage.selection import open_storage
     from devmetrics_assets.storage.warehouse import NothingMaterializedError, WarehouseLockedError
 
@@ -180,7 +319,12 @@ def pending_partition_keys() -> set[str]:
         pending = open_storage(Settings.from_env()).pending_event_days()
     except (WarehouseLockedError, NothingMaterializedError, PyMongoError):
         return set()
-    return {d.date().isoformat() for d in pending["event_day"]}
+    days = [d.date().isoformat() for d in pd.to_datetime(pending["event_day"])]
+    if instance is None or key is None or pending.empty:
+        return set(days)
+    recorded = [t.timestamp() for t in pd.to_datetime(pending["recorded_at"], utc=True)]
+    newest = latest_materialisations(instance, key.to_user_string(), days, min(recorded) - 1.0)
+    return {d for d, at in zip(days, recorded, strict=True) if newest.get(d, 0.0) < at}
 
 
 def _affected_days(
@@ -188,6 +332,24 @@ def _affected_days(
 ) -> set[str]:
     """Union of affected_event_days over `key`'s materialisations with after < storage id <= upto."""
     days: set[str] = set()
+    for record in _materialisations(instance, key, after, upto):
+        materialization = record.asset_materialization
+        value = materialization.metadata.get(AFFECTED_KEY) if materialization else None
+        if value is not None:
+            days.update(str(d) for d in (value.value or []))
+    return days
+
+
+def _materialised_partitions(
+    instance: dg.DagsterInstance, key: dg.AssetKey, after: int, upto: int | None
+) -> set[str]:
+    """Partition keys of `key` materialised with after < storage id <= upto."""
+    return {r.partition_key for r in _materialisations(instance, key, after, upto) if r.partition_key}
+
+
+def _materialisations(
+    instance: dg.DagsterInstance, key: dg.AssetKey, after: int, upto: int | None
+) -> Iterator[dg.EventLogRecord]:
     cursor = None
     while True:
         result = instance.fetch_materializations(
@@ -195,13 +357,9 @@ def _affected_days(
                                   before_storage_id=None if upto is None else upto + 1),
             limit=500, cursor=cursor, ascending=True,
         )
-        for record in result.records:
-            materialization = record.asset_materialization
-            value = materialization.metadata.get(AFFECTED_KEY) if materialization else None
-            if value is not None:
-                days.update(str(d) for d in (value.value or []))
+        yield from result.records
         if not result.has_more:
-            return days
+            return
         cursor = result.cursor
 
 
@@ -224,7 +382,10 @@ def silver_condition() -> dg.AutomationCondition:
 
 def gold_condition() -> dg.AutomationCondition:
     newly_missing = (AC.in_latest_time_window() & AC.newly_missing()).with_label("newly_missing_latest")
-    return _guards(newly_missing | AC.any_deps_updated()).with_label("eager_any_window_after_checks")
+    # A day of another partitioning requested this tick (a reach-back day) is about to change: wait for it.
+    waits = AC.any_deps_match(RequestedInAnotherRun()).with_label("a_dep_partition_runs_first")
+    updated = newly_missing | AC.any_deps_updated() | ReachBackDays()
+    return (_guards(updated) & ~waits).with_label("eager_any_window_after_checks")
 
 
 def automation_condition(layer: str) -> dg.AutomationCondition | None:
