@@ -168,13 +168,13 @@ def test_ui_port_sets_the_notification_links_unless_an_address_is_configured(hom
     monkeypatch.setattr("devmetrics_assets.instance_setup.ui_lock", lambda dagster_home: io.StringIO())
     monkeypatch.setenv(UI_URL_ENV, "")  # unset (empty), and unset again after the test
     with pytest.raises(Execed):
-        commands.cmd_ui(argparse.Namespace(port=3111))
+        commands.cmd_ui(argparse.Namespace(port=3111, profile=None))
     assert commands.os.environ[UI_URL_ENV] == "http://127.0.0.1:3111"  # inherited by dagster dev's daemon
 
     monkeypatch.setenv(UI_URL_ENV, "")
     (home / "alerting.yaml").write_text("ui_base_url: https://dagster.example.com\n")
     with pytest.raises(Execed):
-        commands.cmd_ui(argparse.Namespace(port=3112))
+        commands.cmd_ui(argparse.Namespace(port=3112, profile=None))
     assert commands.os.environ[UI_URL_ENV] == ""  # the configured public address wins
 
 
