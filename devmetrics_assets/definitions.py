@@ -14,8 +14,9 @@ from devmetrics_assets.alerting.notifier import build_notifier
 from devmetrics_assets.alerting.routing import config_path
 from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.config import Settings
-from devmetrics_assets.defs.automation import automation_sensors, tier_schedules, with_tier_freshness
+from devmetrics_assets.defs.automation import automation_sensors, tier_schedules
 from devmetrics_assets.defs.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.defs.freshness import with_tier_freshness
 from devmetrics_assets.defs.gold_dora import build_gold_asset
 from devmetrics_assets.defs.gold_facts import build_gold_facts_asset
 from devmetrics_assets.defs.housekeeping import housekeeping_sensors

@@ -25,7 +25,8 @@ from devmetrics_assets.checks.bronze_checks import (
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.config import Settings
 from devmetrics_assets.defs import partition_metadata as PM
-from devmetrics_assets.defs.automation import automation_condition, bronze_freshness_policy
+from devmetrics_assets.defs.automation import automation_condition
+from devmetrics_assets.defs.freshness import bronze_freshness_policy
 from devmetrics_assets.partitions import window_of
 from devmetrics_assets.sources.landing_files import import_files
 from devmetrics_assets.sources.readers import read_source

@@ -21,7 +21,8 @@ from devmetrics_assets.checks.gold_checks import gold_check_results, gold_check_
 from devmetrics_assets.checks.validations_gold import data_age_days, silver_data_through
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.defs import partition_metadata as PM
-from devmetrics_assets.defs.automation import automation_condition, freshness_policy
+from devmetrics_assets.defs.automation import automation_condition
+from devmetrics_assets.defs.freshness import freshness_policy
 from devmetrics_assets.partitions import PartitionSet, window_of
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.selection import DUCKDB

@@ -22,7 +22,8 @@ from devmetrics_assets.checks.results import with_scope
 from devmetrics_assets.checks.validations_core import Validation
 from devmetrics_assets.checks.validations_facts import CHECK_NAME, expected_daily_gold, reconcile_facts
 from devmetrics_assets.checks.validations_scope import PartitionScope
-from devmetrics_assets.defs.automation import automation_condition, freshness_policy
+from devmetrics_assets.defs.automation import automation_condition
+from devmetrics_assets.defs.freshness import freshness_policy
 from devmetrics_assets.defs.gold_dora import DAILY, SILVER, read_daily_gold, read_silver
 from devmetrics_assets.partitions import PartitionSet, window_of
 from devmetrics_assets.storage.selection import DUCKDB

@@ -17,7 +17,8 @@ from devmetrics_assets.checks.silver_checks import silver_check_results, silver_
 from devmetrics_assets.checks.validations_scope import PartitionScope
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.defs import partition_metadata as PM
-from devmetrics_assets.defs.automation import automation_condition, freshness_policy
+from devmetrics_assets.defs.automation import automation_condition
+from devmetrics_assets.defs.freshness import freshness_policy
 from devmetrics_assets.partitions import late_arrival_mapping, window_of
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.selection import DUCKDB

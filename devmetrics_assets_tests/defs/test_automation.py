@@ -19,6 +19,7 @@ import pytest
 from devmetrics_assets.config import Settings
 from devmetrics_assets.definitions import build_definitions
 from devmetrics_assets.defs import automation as A
+from devmetrics_assets.defs import freshness as F
 from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET, generate_sample_org
 from devmetrics_assets.partitions import late_arrival_mapping, partition_set
 from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range
@@ -45,26 +46,26 @@ def settings_in(root: Path) -> Settings:
 @pytest.mark.parametrize(("tier", "fail"), [("near_real_time", timedelta(minutes=15)),
                                             ("hourly", timedelta(hours=1)), ("daily", timedelta(hours=26))])
 def test_bronze_policy_follows_the_source_tier(tier, fail):
-    policy = A.bronze_freshness_policy(spec("s", tier))
+    policy = F.bronze_freshness_policy(spec("s", tier))
     assert policy.fail_window.to_timedelta() == fail
     assert policy.warn_window.to_timedelta() == fail / 2
 
 
 def test_silver_and_gold_inherit_the_strictest_input_tier_plus_slack():
-    assert A.freshness_policy("silver").fail_window.to_timedelta() == timedelta(hours=26, minutes=30)
-    assert A.freshness_policy("gold") is None  # the grain decides; with_tier_freshness applies it
+    assert F.freshness_policy("silver").fail_window.to_timedelta() == timedelta(hours=26, minutes=30)
+    assert F.freshness_policy("gold") is None  # the grain decides; with_tier_freshness applies it
     mixed = ["daily", "near_real_time", "hourly"]
-    assert A.strictest_tier(mixed) == "near_real_time"
-    assert A.freshness_policy("silver", mixed).fail_window.to_timedelta() == timedelta(minutes=45)
-    gold_week = A.freshness_policy("gold", mixed, grain="week")
+    assert F.strictest_tier(mixed) == "near_real_time"
+    assert F.freshness_policy("silver", mixed).fail_window.to_timedelta() == timedelta(minutes=45)
+    gold_week = F.freshness_policy("gold", mixed, grain="week")
     assert gold_week.fail_window.to_timedelta() == timedelta(days=7, minutes=105)
     with pytest.raises(ValueError, match="unknown source tier"):
-        A.freshness_policy("silver", ["weekly"])
+        F.freshness_policy("silver", ["weekly"])
 
 
 def test_with_tier_freshness_applies_the_configured_sources(tmp_path):
     sources = [spec("github", "daily"), spec("pagerduty", "near_real_time")]
-    defs = A.with_tier_freshness(build_definitions(settings_in(tmp_path), sources), sources)
+    defs = F.with_tier_freshness(build_definitions(settings_in(tmp_path), sources), sources)
     graph = defs.resolve_asset_graph()
 
     def fail(name: str) -> timedelta:
