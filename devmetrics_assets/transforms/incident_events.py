@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.normalised import EVENT_COLUMNS, empty_events, reason_series
+from devmetrics_assets.transforms.normalised import EVENT_COLUMNS, empty_events, parse_times, reason_series
 from devmetrics_assets.transforms.payloads import (
     conform,
     resolve_short_shas,
@@ -127,6 +127,23 @@ def parsed_events(
     """A parser's result: its events in EVENT_COLUMNS (no events: an empty frame) and reasons on `index`."""
     out = empty_events() if events is None else events[EVENT_COLUMNS].reset_index(drop=True)
     return out, reason_series(reasons, index)
+
+
+def timed_events(
+    events: list[dict], reasons: list[str | None], index: pd.Index, bad_time: str
+) -> tuple[pd.DataFrame, pd.Series]:
+    """`parsed_events` of event dicts whose `_when` (the event's time) and `_opened` (the incident's) are
+    still raw: both parsed, `resolved_at` = the time of a closing event, and a row with an unparseable
+    time rejected with `bad_time`."""
+    if not events:
+        return parsed_events(None, reasons, index)
+    ev = pd.DataFrame(events)
+    ev["time"], bad_t = parse_times(ev["_when"])
+    ev["opened_at"], bad_o = parse_times(ev["_opened"])
+    ev["resolved_at"] = ev["time"].where(ev["state"] == "closed")
+    for row in ev.loc[bad_t | bad_o, "row"]:
+        reasons[row] = bad_time
+    return parsed_events(ev[~(bad_t | bad_o) & ev["time"].notna()], reasons, index)
 
 
 def build_incidents_with(

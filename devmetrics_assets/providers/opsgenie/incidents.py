@@ -35,8 +35,8 @@ import pandas as pd
 
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.providers.opsgenie.rules import OpsgenieRules, parse_rules
-from devmetrics_assets.transforms.incident_events import build_incidents_with, parsed_events
-from devmetrics_assets.transforms.normalised import id_number, parse_times, received, repo_for_service
+from devmetrics_assets.transforms.incident_events import build_incidents_with, timed_events
+from devmetrics_assets.transforms.normalised import id_number, received, repo_for_service
 from devmetrics_assets.transforms.payloads import parse_bodies, text_or_none
 
 PROVIDER = "opsgenie"
@@ -260,15 +260,8 @@ def parse_incident_events(frame: pd.DataFrame, rules: DoraRules) -> tuple[pd.Dat
                         "text": f"root cause: {r['rc_detail']}",
                     }
                 )
-    if not events:
-        return parsed_events(None, reasons, frame.index)
-    ev = pd.DataFrame(events)
-    ev["time"], bad_t = parse_times(ev["_when"])
-    ev["opened_at"], bad_o = parse_times(ev["_opened"])
-    ev["resolved_at"] = ev["time"].where(ev["state"] == "closed")
-    for row in ev.loc[bad_t | bad_o, "row"]:
-        reasons[row] = "alert.createdAt or alert.updatedAt is not a valid time"
-    return parsed_events(ev[~(bad_t | bad_o) & ev["time"].notna()], reasons, frame.index)
+    return timed_events(events, reasons, frame.index,
+                        "alert.createdAt or alert.updatedAt is not a valid time")
 
 
 def build_incidents(

@@ -29,8 +29,8 @@ from typing import Any
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.incident_events import build_incidents_with, parsed_events
-from devmetrics_assets.transforms.normalised import normalise_time, parse_times, received, repo_for_service
+from devmetrics_assets.transforms.incident_events import build_incidents_with, timed_events
+from devmetrics_assets.transforms.normalised import normalise_time, received, repo_for_service
 from devmetrics_assets.transforms.payloads import dig, int_or_none, parse_bodies, text_or_none
 
 PROVIDER = "pagerduty"
@@ -176,15 +176,8 @@ def parse_incident_events(frame: pd.DataFrame, rules: DoraRules) -> tuple[pd.Dat
                         "_opened": None,
                     }
                 )
-    if not events:
-        return parsed_events(None, reasons, frame.index)
-    ev = pd.DataFrame(events)
-    ev["time"], bad_t = parse_times(ev["_when"])
-    ev["opened_at"], bad_o = parse_times(ev["_opened"])
-    ev["resolved_at"] = ev["time"].where(ev["state"] == "closed")
-    for row in ev.loc[bad_t | bad_o, "row"]:
-        reasons[row] = "event.occurred_at or incident created_at is not a valid timestamp"
-    return parsed_events(ev[~(bad_t | bad_o) & ev["time"].notna()], reasons, frame.index)
+    return timed_events(events, reasons, frame.index,
+                        "event.occurred_at or incident created_at is not a valid timestamp")
 
 
 def build_incidents(
