@@ -2,8 +2,9 @@
 
 - `prepare_environment` points DAGSTER_HOME at `<DEVMETRICS_HOME>/dagster_home` (unless set) and writes
   `dagster.yaml` there from the instance profile (`DEVMETRICS_PROFILE`, docs/deploy.md):
-  `local` (default): SQLite storage (Dagster's default), no telemetry, and run monitoring, so a run
-  that never starts or never finishes cancelling is failed by the daemon;
+  `local` (default): Dagster's SQLite files, written through instance_storage.LocalSqliteStorage (the
+  same rows, fewer transactions), no telemetry, and run monitoring, so a run that never starts or never
+  finishes cancelling is failed by the daemon;
   `production`: the same plus PostgreSQL storage for runs, events and schedules (dagster-postgres; the
   connection is read by Dagster from `DAGSTER_PG_URL` or `DAGSTER_PG_HOST/PORT/USER/PASSWORD/DB` through
   `env:`, so no password is ever written), run retries, a run queue that lets one run at a time write
@@ -34,17 +35,28 @@ from typing import IO
 import dagster as dg
 
 from devmetrics_assets.config import ConfigError, Settings
+from devmetrics_assets.instance_storage import MODULE as STORAGE_MODULE
+from devmetrics_assets.instance_storage import STORAGE_CLASS
 
 MARKER = "# written by devmetrics (instance_setup.py): edit freely, remove this line to keep your edits"
+# Dagster's SQLite storage with cheaper event writes (instance_storage.py): the files of `storage: sqlite`.
 DAGSTER_YAML = f"""{MARKER}
 telemetry:
   enabled: false
+storage:
+  custom:
+    module: {STORAGE_MODULE}
+    class: {STORAGE_CLASS}
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 run_monitoring:
   enabled: true
   start_timeout_seconds: 180
   cancel_timeout_seconds: 180
   poll_interval_seconds: 60
 """
+EVENT_BATCH_ENV, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"
 PID_TAG = "devmetrics/pid"
 HOST_TAG = "devmetrics/host"
 # The DuckDB file a run writes: the production run queue admits one run per value (one writer per file).
@@ -176,6 +188,10 @@ def prepare_environment(settings: Settings) -> Path:
     Raises InstanceProfileError (one line, before anything is written) for a bad DEVMETRICS_PROFILE."""
     profile = instance_profile()
     wanted = dagster_yaml(profile)
+    # Dagster hands a step's per-partition events to storage as one batch only when this is set; both
+    # profiles' storages write a batch in one transaction (docs/benchmark.md, "Backfill bookkeeping").
+    # Processes started from here (dagster dev, the daemon's runs) inherit it.
+    os.environ.setdefault(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
     settings.home.mkdir(parents=True, exist_ok=True)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,10 @@
     python scripts/benchmark.py --repos 5 --days 30 --sample-days 2   # smoke size
 
 Each scenario runs in its own child process (so peak memory is its own) on the same generated files:
-  single-run backfill   the whole range as one run per partitioning, SQLite Dagster instance (as the CLI)
+  single-run backfill   the whole range as one run per partitioning, on the local profile's instance (as the
+                        CLI: Dagster's SQLite files through instance_storage.LocalSqliteStorage, batched)
+  same, stock SQLite    the same runs on Dagster's stock SQLite storage (what the local profile replaced)
+  same, production      the same runs on the production profile: PostgreSQL started here (initdb, pg_ctl)
   same, ephemeral       the same runs on an in-memory instance: the difference is event-storage bookkeeping
   data work only        the same compute functions called without Dagster (parse, Silver, Gold, writes)
   one run per day       K sampled days, each its own run, extrapolated to every partition (stated as such)
@@ -15,6 +18,7 @@ Then: webhook receiver throughput on loopback, and alert latency (delivery store
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -56,25 +61,54 @@ def settings_for(home: Path):
                     rules_path=home / "rules.yaml", partition_start=configured_partition_start())
 
 
-def scenario_backfill(generated: Path, home: Path, ephemeral: bool) -> dict:
+BACKFILL_INSTANCES = ("local", "stock", "production", "ephemeral")
+
+
+def scenario_backfill(generated: Path, home: Path, instance_kind: str) -> dict:
+    """The single-run backfill on one kind of Dagster instance (BACKFILL_INSTANCES)."""
     import dagster as dg
 
     from devmetrics_assets.definitions import build_definitions
+    from devmetrics_assets.instance_setup import EVENT_BATCH_ENV, EVENT_BATCH_SIZE, dagster_yaml
     from devmetrics_assets.runner import materialise_days
 
     prepare_home(generated, home)
     days = all_days(generated)
     defs = build_definitions(settings_for(home))
-    started = time.perf_counter()
-    if ephemeral:
-        results = materialise_days(defs, dg.DagsterInstance.ephemeral(), days)
-    else:
-        (home / "dagster_home").mkdir()
-        with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as instance:
-            results = materialise_days(defs, instance, days)
-    elapsed = time.perf_counter() - started
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir()
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    os.environ[EVENT_BATCH_ENV] = EVENT_BATCH_SIZE  # as instance_setup.prepare_environment sets it
+    with contextlib.ExitStack() as stack:
+        if instance_kind == "ephemeral":
+            instance = dg.DagsterInstance.ephemeral()
+        else:
+            if instance_kind == "stock":  # no dagster.yaml: Dagster's own default, `storage: sqlite`
+                os.environ.pop(EVENT_BATCH_ENV)
+            elif instance_kind == "production":
+                os.environ.update(stack.enter_context(postgres_environment()))
+                (dagster_home / "dagster.yaml").write_text(dagster_yaml("production"))
+            else:
+                (dagster_home / "dagster.yaml").write_text(dagster_yaml("local"))
+            instance = stack.enter_context(dg.DagsterInstance.from_config(str(dagster_home)))
+        started = time.perf_counter()
+        results = materialise_days(defs, instance, days)
+        elapsed = time.perf_counter() - started
+        events = sum(len(instance.all_logs(r.run_id)) for r in results)
     assert all(r.success for r in results)
-    return {"seconds": elapsed, "runs": len(results), "partitions": len(days)}
+    return {"seconds": elapsed, "runs": len(results), "partitions": len(days), "events": events}
+
+
+@contextlib.contextmanager
+def postgres_environment() -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL on 127.0.0.1 (the postgres test suite's server) and the profile's variables."""
+    from devmetrics_assets_tests.pg_server import find_bin_dir, running_postgres
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise SystemExit("the production scenario needs PostgreSQL's initdb and pg_ctl (Debian: postgresql)")
+    with running_postgres(bin_dir) as server:
+        yield {"DEVMETRICS_PROFILE": "production", **server.environ(as_url=True)}
 
 
 def scenario_data_only(generated: Path, home: Path) -> dict:
@@ -197,9 +231,11 @@ def child(args: argparse.Namespace) -> None:
     os.environ["GITHUB_WEBHOOK_SECRET"] = SAMPLE_WEBHOOK_SECRET
     generated, work = Path(args.generated), Path(args.work)
     if args.scenario == "backfill":
-        out = scenario_backfill(generated, work / "backfill", ephemeral=False)
+        out = scenario_backfill(generated, work / "backfill", "local")
+    elif args.scenario.startswith("backfill_"):  # backfill_stock, backfill_production
+        out = scenario_backfill(generated, work / args.scenario, args.scenario.removeprefix("backfill_"))
     elif args.scenario == "ephemeral":
-        out = scenario_backfill(generated, work / "ephemeral", ephemeral=True)
+        out = scenario_backfill(generated, work / "ephemeral", "ephemeral")
     elif args.scenario == "data":
         out = scenario_data_only(generated, work / "data")
     elif args.scenario == "per_day":
@@ -211,6 +247,8 @@ def child(args: argparse.Namespace) -> None:
     else:
         out = scenario_floor(generated)
     out["peak_mb"] = peak_mb()
+    times = os.times()
+    out["cpu_s"] = times.user + times.system  # this process only (PostgreSQL's own work is not in it)
     print("RESULT " + json.dumps(out))
 
 
@@ -222,6 +260,28 @@ def run_child(scenario: str, args: argparse.Namespace, generated: Path, work: Pa
         raise SystemExit(f"scenario {scenario} failed:\n{done.stderr[-4000:]}")
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
+
+
+def has_postgres() -> bool:
+    from devmetrics_assets_tests.pg_server import find_bin_dir
+
+    return find_bin_dir() is not None
+
+
+def print_bookkeeping(results: dict) -> None:
+    """Each instance's event-storage share: (its backfill - ephemeral) / its backfill, wall and CPU."""
+    eph = results["ephemeral"]
+    print(f"event-storage share of the backfill (instance minus ephemeral; CPU seconds of the run's process "
+          f"too, steadier than wall time on a busy machine; ephemeral: {eph['seconds']:.1f} s wall, "
+          f"{eph['cpu_s']:.1f} s CPU, {eph['events']} events):")
+    for key, label in (("backfill", "local profile"), ("backfill_stock", "Dagster's stock SQLite"),
+                       ("backfill_production", "production profile, PostgreSQL")):
+        if key not in results:
+            continue
+        r = results[key]
+        wall, cpu = r["seconds"] - eph["seconds"], r["cpu_s"] - eph["cpu_s"]
+        print(f"  {label:32s} {wall:7.1f} s wall ({wall / r['seconds']:4.0%}), {cpu:7.1f} s CPU "
+              f"({cpu / r['cpu_s']:4.0%}); {r['events']} events")
 
 
 def gold_totals(work: Path) -> dict:
@@ -257,13 +317,20 @@ def main() -> None:
     print(f"generated {org.delivery_count} deliveries ({args.repos} repos x {args.days} days) "
           f"in {time.perf_counter() - started:.1f} s")
     results = {}
-    for scenario in ("floor", "data", "ephemeral", "backfill", "per_day"):
+    scenarios = ["floor", "data", "ephemeral", "backfill", "backfill_stock", "backfill_production", "per_day"]
+    if not has_postgres():
+        scenarios.remove("backfill_production")
+        print("  backfill_production skipped: PostgreSQL's initdb/pg_ctl not found (Debian: postgresql)")
+    for scenario in scenarios:
         results[scenario] = run_child(scenario, args, org.root, work)
         print(f"  {scenario} done", flush=True)
     floor = results["floor"]["seconds"]
     rows = [
-        ("single-run backfill (SQLite instance)", results["backfill"]["seconds"],
+        ("single-run backfill (local profile)", results["backfill"]["seconds"],
          results["backfill"]["peak_mb"], f"{results['backfill']['runs']} runs"),
+        *[(f"  same, {label}", results[key]["seconds"], results[key]["peak_mb"], "")
+          for key, label in (("backfill_stock", "Dagster's stock SQLite"),
+                             ("backfill_production", "production profile (PostgreSQL)")) if key in results],
         ("  same, ephemeral instance", results["ephemeral"]["seconds"], results["ephemeral"]["peak_mb"], ""),
         ("  data work only (no Dagster)", results["data"]["seconds"], results["data"]["peak_mb"], ""),
         ("one run per partition (extrapolated)", results["per_day"]["extrapolated_seconds"],
@@ -276,8 +343,9 @@ def main() -> None:
         print(f"{name:40s} {seconds:9.1f} {seconds / floor:8.1f} {mb:8.0f}  {note}")
     backfill, ephemeral, data = (results[k]["seconds"] for k in ("backfill", "ephemeral", "data"))
     print(f"\nsplit of the single-run backfill: data work {data:.1f} s, Dagster event storage "
-          f"{backfill - ephemeral:.1f} s (SQLite minus ephemeral), "
+          f"{backfill - ephemeral:.1f} s (local profile minus ephemeral), "
           f"other orchestration {ephemeral - data:.1f} s")
+    print_bookkeeping(results)
     slower = results["per_day"]["extrapolated_seconds"] / backfill
     print(f"per-partition runs vs single run: {slower:.1f}x slower "
           f"(sampled days {results['per_day']['sampled_days']})")
