@@ -62,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     watcher.add_argument("--heartbeat", type=Path, help="default $DEVMETRICS_HOME/realtime/heartbeat")
     watcher.add_argument("--max-age", type=float, default=60.0, help="seconds (default 60)")
     url = which.add_parser("url", help="GET a health URL (receiver /healthz, webserver /server_info)")
-    url.add_argument("url")
+    url.add_argument("url", help="e.g. http://127.0.0.1:8787/healthz; healthy on a 2xx answer within 5 s")
     health.set_defaults(func=cmd_health)
 
 

@@ -32,7 +32,8 @@ NOW = 1_800_000_000.0  # a pinned wall-clock time (epoch seconds) for heartbeats
 
 @pytest.fixture
 def configured(home: Path, monkeypatch) -> Path:
-    monkeypatch.delenv("DEVMETRICS_PROFILE", raising=False)
+    # Set (not deleted) so that monkeypatch restores it after `--profile` wrote os.environ in process.
+    monkeypatch.setenv("DEVMETRICS_PROFILE", "local")
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
     return home
 
