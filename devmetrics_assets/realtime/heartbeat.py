@@ -9,7 +9,6 @@ ago the last beat was, and `devmetrics health watcher` (cli/doctor.py) fails whe
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -34,8 +33,7 @@ class Heartbeat:
         if self._last is not None and now - self._last < self.every_seconds:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch()
-        os.utime(self.path)  # touch() leaves an existing file's time alone on some filesystems
+        self.path.touch()  # creates it, or sets an existing file's modification time to now
         self._last = now
 
 
