@@ -17,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from devmetrics_assets.cli import doctor as doctor_command
 from devmetrics_assets.cli import explain as explain_command
 from devmetrics_assets.cli import report as report_command
 from devmetrics_assets.cli import summary as summary_command
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
     explain_command.add_parser(sub)
     report_command.add_parser(sub)
+    doctor_command.add_parser(sub)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the same instance")
     ui.add_argument("--port", type=int, default=3000,
                     help="port of the UI (default 3000); notification links use it unless "

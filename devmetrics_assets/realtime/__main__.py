@@ -30,6 +30,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="on a first start, days of history that seed the rollback index")
     p.add_argument("--reset-cursor", action="store_true",
                    help="forget the saved position and start from now (after an unrecoverable resume)")
+    p.add_argument("--heartbeat", type=Path,
+                   help="file touched while the loop runs, for health checks (default "
+                        "$DEVMETRICS_HOME/realtime/heartbeat; `devmetrics health watcher` reads it)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -40,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from devmetrics_assets.alerting.notifier import build_notifier
     from devmetrics_assets.alerting.routing import config_path
+    from devmetrics_assets.realtime.heartbeat import Heartbeat, default_heartbeat_path
     from devmetrics_assets.realtime.materialise import DagsterMaterialiser, NoMaterialiser
     from devmetrics_assets.realtime.state import WatcherState
     from devmetrics_assets.realtime.watcher import Watcher
@@ -63,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.once:
             watcher.drain()
         else:
-            watcher.run_forever(stop, args.poll_interval)
+            beat = Heartbeat(args.heartbeat or default_heartbeat_path(settings.home))
+            watcher.run_forever(stop, args.poll_interval, heartbeat=beat.beat)
     finally:
         watcher.close()
         materialiser.close(None if args.once else 120.0)  # --once waits for its refresh to finish

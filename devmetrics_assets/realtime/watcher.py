@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,14 +136,19 @@ class Watcher:
                 break
         return total
 
-    def run_forever(self, stop: threading.Event | None = None, poll_interval: float = 0.5) -> None:
-        """Follow the feed until `stop` is set; transient errors reopen the feed at the saved cursor."""
+    def run_forever(self, stop: threading.Event | None = None, poll_interval: float = 0.5,
+                    heartbeat: Callable[[], None] | None = None) -> None:
+        """Follow the feed until `stop` is set; transient errors reopen the feed at the saved cursor.
+
+        `heartbeat` is called after each poll that did not fail (realtime/heartbeat.py: the health check)."""
         stop = stop or threading.Event()
         failures = 0
         while not stop.is_set():
             try:
                 n = self.run_once()
                 failures = 0
+                if heartbeat is not None:
+                    heartbeat()
             except (ResumeImpossibleError, MongoDeploymentError):
                 raise
             except Exception:  # noqa: BLE001 - log, back off, resume from the committed cursor
