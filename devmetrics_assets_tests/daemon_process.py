@@ -15,8 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -105,15 +104,3 @@ def wait_until_alive(daemon: DaemonProcess, instance: dg.DagsterInstance, timeou
         return required <= set(beats), {"required": sorted(required), "beating": sorted(beats)}
 
     wait_for("the daemon's heartbeats", probe, timeout, daemon)
-
-
-@contextmanager
-def running_daemon(workspace: Path, env: Mapping[str, str], log: Path, cwd: Path,
-                   instance: dg.DagsterInstance, timeout: float = 120.0) -> Iterator[DaemonProcess]:
-    """A started daemon whose heartbeats have been seen; stopped on exit (also when the wait failed)."""
-    daemon = start_daemon(workspace, env, log, cwd)
-    try:
-        wait_until_alive(daemon, instance, timeout)
-        yield daemon
-    finally:
-        stop_daemon(daemon)

@@ -42,7 +42,13 @@ from devmetrics_assets.instance_setup import prepare_environment
 from devmetrics_assets.runner import DAILY_JOB, materialise_days, run_range
 from devmetrics_assets.storage.warehouse import Warehouse
 from devmetrics_assets_tests.alerting.conftest import HttpReceiver
-from devmetrics_assets_tests.daemon_process import DaemonProcess, running_daemon, wait_for
+from devmetrics_assets_tests.daemon_process import (
+    DaemonProcess,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+    wait_until_alive,
+)
 from devmetrics_assets_tests.pg_server import PostgresServer
 from devmetrics_assets_tests.test_instance_postgres import PG_VARIABLES
 from devmetrics_assets_tests.test_instance_setup import start_and_kill
@@ -77,7 +83,7 @@ class Deployment:
     daemon: DaemonProcess
 
 
-def _environment(tmp: Path, server: PostgresServer, hook: HttpReceiver) -> dict[str, str | None]:
+def _environment(tmp: Path, server: PostgresServer) -> dict[str, str | None]:
     env: dict[str, str | None] = {name: None for name in PG_VARIABLES}
     env.update(server.environ(as_url=True))
     env.update({
@@ -152,10 +158,10 @@ def _sensor_ticks(instance: dg.DagsterInstance) -> dict[str, list[str]]:
     return ticks
 
 
-def _ticked(instance: dg.DagsterInstance, names: tuple[str, ...], at_least: int = 1) -> tuple[bool, dict]:
+def _ticked(instance: dg.DagsterInstance, names: tuple[str, ...]) -> tuple[bool, dict]:
+    """Whether each sensor named completed a tick (evaluated, whatever it decided)."""
     ticks = _sensor_ticks(instance)
-    done = ("SUCCESS", "SKIPPED")
-    return all(sum(s in done for s in ticks.get(n, [])) >= at_least for n in names), ticks
+    return all({"SUCCESS", "SKIPPED"} & set(ticks.get(n, [])) for n in names), ticks
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +171,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgr
     server = postgres_server.new_database("daemon")
     hook = HttpReceiver().start()
     with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in _environment(tmp, server, hook).items():
+        for name, value in _environment(tmp, server).items():
             if value is None:
                 monkeypatch.delenv(name, raising=False)
             else:
@@ -173,7 +179,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgr
         settings = Settings.from_env()
         prepare_environment(settings)
         org = generate_sample_org(tmp / "generated", repos=2, days=DAYS, start=START, seed=SEED)
-        reference = _reference(tmp, org.root, org.deliveries_dir, org.rules_path)
         days = _land(org.deliveries_dir, settings)
         shutil.copyfile(org.rules_path, settings.rules_path)
         landing = settings.landing_dir / "github"
@@ -182,12 +187,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgr
         with dg.DagsterInstance.get() as instance:
             # The history, as `devmetrics load` lands it: in process, runs and events in PostgreSQL.
             assert all(r.success for r in materialise_days(build_definitions(settings), instance, days))
-            with running_daemon(WORKSPACE, dict(os.environ), tmp / "daemon.log", tmp,
-                                instance) as daemon:
+            daemon = start_daemon(WORKSPACE, dict(os.environ), tmp / "daemon.log", tmp)
+            try:
+                # While the daemon starts its code server: the expected Gold, on a home of its own.
+                reference = _reference(tmp, org.root, org.deliveries_dir, org.rules_path)
+                wait_until_alive(daemon, instance, DEADLINE)
                 # The automation sensor sees new Bronze loads only from its second tick on; the run-failure
                 # sensor watches runs that fail after its first tick.
                 wait_for("a first tick of each sensor", lambda: _ticked(instance, SENSORS), DEADLINE, daemon)
                 yield Deployment(server, settings, landing, reference, late, held, hook, daemon)
+            finally:
+                stop_daemon(daemon)
     hook.stop()
 
 
