@@ -16,6 +16,7 @@ from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.config import Settings
 from devmetrics_assets.defs.automation import automation_sensors, tier_schedules
 from devmetrics_assets.defs.bronze import build_bronze_asset, secret_resource_key
+from devmetrics_assets.defs.daemon_tuning import run_executor, sensor_interval_seconds
 from devmetrics_assets.defs.freshness import with_tier_freshness
 from devmetrics_assets.defs.gold_dora import build_gold_asset
 from devmetrics_assets.defs.gold_facts import build_gold_facts_asset
@@ -64,7 +65,8 @@ def build_definitions(
     gold.append(build_gold_facts_asset(partitions, kind))
     quarantine = build_quarantine_asset([*bronze_keys, *(a.key for a in silver)], kind)
     home = settings.home
-    sensors = notification_sensors(lambda: build_notifier(config_path(home), home))
+    sensors = notification_sensors(lambda: build_notifier(config_path(home), home),
+                                   minimum_interval_seconds=sensor_interval_seconds(30))
     resources: dict[str, object] = {
         # DuckDB file by default; MongoDB when MONGODB_URI is set (read through dg.EnvVar).
         **storage_resources(settings),
@@ -93,9 +95,12 @@ def build_definitions(
     return with_tier_freshness(
         dg.Definitions(
             assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs,
-            sensors=[*sensors, *automation_sensors(run_tags=tags), *housekeeping_sensors(settings),
+            sensors=[*sensors,
+                     *automation_sensors(minimum_interval_seconds=sensor_interval_seconds(30), run_tags=tags),
+                     *housekeeping_sensors(settings, interval_seconds=sensor_interval_seconds(60)),
                      *lineage_sensors(lineage)],
             schedules=tier_schedules(sources, partitions.daily, run_tags=tags),
+            executor=run_executor(),
         ),
         sources,
     )
