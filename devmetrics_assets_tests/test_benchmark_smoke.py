@@ -24,5 +24,5 @@ def test_benchmark_runs_and_gold_counts_equal_the_duckdb_floor(tmp_path: Path) -
     assert "single-run backfill (local profile)" in done.stdout
     # Every instance the backfill ran on has its event-storage share printed (production needs PostgreSQL).
     for label in ("local profile", "Dagster's stock SQLite"):
-        assert any(line.strip().startswith(label) and " s CPU " in line for line in done.stdout.splitlines()), \
-            done.stdout
+        lines = done.stdout.splitlines()
+        assert any(line.strip().startswith(label) and " s CPU " in line for line in lines), done.stdout
