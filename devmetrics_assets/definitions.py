@@ -14,6 +14,7 @@ from devmetrics_assets.alerting.notifier import build_notifier
 from devmetrics_assets.alerting.routing import config_path
 from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.config import Settings
+from devmetrics_assets.defs.arrivals import EVENT_TIERS, arrival_sensors
 from devmetrics_assets.defs.automation import automation_sensors, tier_schedules
 from devmetrics_assets.defs.bronze import build_bronze_asset, secret_resource_key
 from devmetrics_assets.defs.freshness import with_tier_freshness
@@ -94,8 +95,10 @@ def build_definitions(
         dg.Definitions(
             assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs,
             sensors=[*sensors, *automation_sensors(run_tags=tags), *housekeeping_sensors(settings),
-                     *lineage_sensors(lineage)],
-            schedules=tier_schedules(sources, partitions.daily, run_tags=tags),
+                     *lineage_sensors(lineage), *arrival_sensors(sources, partitions.daily, run_tags=tags)],
+            # near_real_time Bronze loads on arrival (defs/arrivals.py); the other tiers keep their schedule.
+            schedules=tier_schedules([s for s in sources if s.tier not in EVENT_TIERS], partitions.daily,
+                                     run_tags=tags),
         ),
         sources,
     )
