@@ -94,6 +94,9 @@ def build_definitions(
     return with_tier_freshness(
         dg.Definitions(
             assets=[*bronze, *silver, *gold, quarantine], resources=resources, jobs=jobs,
+            # Runs the daemon launches (arrivals, automation) are a few seconds of step work: a step
+            # subprocess each (the multiprocess default) costs more than the work (docs/benchmark.md).
+            executor=dg.in_process_executor,
             sensors=[*sensors, *automation_sensors(run_tags=tags), *housekeeping_sensors(settings),
                      *lineage_sensors(lineage), *arrival_sensors(sources, partitions.daily, run_tags=tags)],
             # near_real_time Bronze loads on arrival (defs/arrivals.py); the other tiers keep their schedule.

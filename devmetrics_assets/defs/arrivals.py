@@ -22,7 +22,8 @@ no file is opened or read) and compares them with the cursor:
 
 The first tick on a home (no cursor) takes the current sizes as its baseline and requests today's
 partition (and yesterday's in the first hour of a day, as the tier schedule did) for the sources whose
-files changed within `RECENT`, so deliveries received while the sensor was stopped are loaded.
+file of that day changed within `RECENT`, so deliveries received just before the sensor started are
+loaded; a freshly copied history is not (its backfill loads it).
 """
 
 from __future__ import annotations
@@ -129,11 +130,14 @@ def decide_arrivals(
     high_water = max([f.mtime_ns for f in files], default=0)
     if previous is not None:
         high_water = max(high_water, previous.high_water_ns)
+    today = now.astimezone(UTC).date()
+    open_from = today - timedelta(days=1) if now.astimezone(UTC).hour == 0 else today
     grown: dict[date, dict[str, int]] = {}
     for f in files:
         if previous is None:
-            # Baseline: only what changed recently is loaded (history was loaded by its backfill).
-            changed = f.mtime_ns >= now_ns - recent_ns
+            # Baseline: only the open received day (and yesterday in the first hour, as the tier schedule
+            # loaded it) when it changed recently; older history was loaded by its backfill.
+            changed = f.day >= open_from and f.mtime_ns >= now_ns - recent_ns
         elif f.key in previous.sizes:
             changed = previous.sizes[f.key] != f.size
         else:
