@@ -51,7 +51,8 @@ EVENT_TIERS = frozenset({"near_real_time"})
 RECENT = timedelta(minutes=10)
 # Request the quiet-source run this long after the threshold, so the check surely sees it crossed.
 QUIET_SLACK = timedelta(seconds=5)
-RUN_TAGS = {"devmetrics/trigger": "arrival"}
+# `devmetrics/read: new_lines` makes Bronze read only the lines after its stored offsets (defs/bronze.py).
+RUN_TAGS = {"devmetrics/trigger": "arrival", "devmetrics/read": "new_lines"}
 
 
 @dataclass(frozen=True)

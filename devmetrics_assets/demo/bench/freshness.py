@@ -327,7 +327,8 @@ def measure_freshness(history: History, deliveries: int = 24, span_seconds: floa
         idle_start, idle_cpu_start = time.monotonic(), _tree_cpu(process.pid)
         time.sleep(idle_seconds)
         idle_cpu = (_tree_cpu(process.pid) - idle_cpu_start) / (time.monotonic() - idle_start)
-        idle_runs = [r for r in instance.get_run_records() if r.create_timestamp.timestamp() >= daemon_started]
+        idle_runs = [r for r in instance.get_run_records()
+                     if r.create_timestamp.timestamp() >= daemon_started]
         began = time.monotonic()
         for record, at in zip(picked, received, strict=True):
             delay = began + (at - first) * scale - time.monotonic()
