@@ -196,7 +196,10 @@ def build_bronze_asset(
             per_key[key]["affected_event_days"] = dg.MetadataValue.json(days)
         PM.record(context, per_key)
         yield dg.MaterializeResult(
-            metadata={**PM.run_metadata(scope), "signature_verification": decision.mode},
+            # run_rejects: lines this run set aside, also those without a day (unparsable): the whole run's
+            # count on each of its partitions; the quarantine asset's condition reads it.
+            metadata={**PM.run_metadata(scope), "signature_verification": decision.mode,
+                      "run_rejects": len(rejects)},
         )
         yield from bronze_check_results(spec, warehouse, start, end, rows, rejects,
                                         verification=decision, conflicts=conflicts, scope=scope,

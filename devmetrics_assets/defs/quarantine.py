@@ -98,7 +98,7 @@ def summary_metadata(summary: QuarantineSummary) -> dict[str, dg.MetadataValue |
 
 # Bronze materialisation metadata (defs/partition_metadata.bronze_partitions) that says a load changed
 # what quarantine summarises: new deliveries (Silver follows and may set records aside) or set-aside lines.
-ADDED_KEYS = ("inserted", "quarantined", "conflicts")
+ADDED_KEYS = ("inserted", "quarantined", "conflicts", "run_rejects")
 
 
 def bronze_added_rows(metadata: dict) -> bool:
