@@ -379,12 +379,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="devmetrics-freshness-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(json.dumps(run_all(work, args.repos, args.days, args.compare_days, args.deliveries, args.span,
-                             args.settle, args.idle), indent=2, default=str))
+    result = run_all(work, args.repos, args.days, args.compare_days, args.deliveries, args.span, args.settle,
+                     args.idle)
+    print(json.dumps(result, indent=2, default=str))
+    print(report(result))
 
 
-def run_all(work: Path, repos: int, days: int, compare_days: int, deliveries: int, span: float,
-            settle: float, idle: float) -> dict[str, Any]:
+def run_all(work: Path, repos: int, days: int, compare_days: int = 30, deliveries: int = 24,
+            span: float = 240.0, settle: float = 400.0, idle: float = 60.0) -> dict[str, Any]:
     """The whole scenario: the short history's tick costs, the long history's live run and tick costs."""
     started = time.perf_counter()
     short = prepare_history(work, repos, compare_days)
@@ -403,6 +405,34 @@ def run_all(work: Path, repos: int, days: int, compare_days: int, deliveries: in
             "ratio_automation_idle": ratio("automation_idle_cpu_s"),
             "ratio_arrivals_after_arrival": ratio("arrivals_after_arrival_cpu_s"),
             "load_average": os.getloadavg()}
+
+
+def report(result: dict[str, Any]) -> str:
+    """The scenario's figures as the benchmark prints them."""
+    live, short = result["live"], result[f"ticks_{result['compare_days']}d"]
+    long = result[f"ticks_{result['history_days']}d"]
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    lines = [
+        f"freshness ({result['repos']} repos, {result['history_days']} days of history, local profile): "
+        f"{live['reflected']}/{live['deliveries_sent']} deliveries reached daily Gold; "
+        f"2xx -> Gold day row median {seconds(live['median_s'])}, p95 {seconds(live['p95_s'])}, "
+        f"max {seconds(live['max_s'])} (replayed over {live['span_s']:.0f} s)",
+        f"  runs launched {live['runs_launched']} {live['runs_by_trigger']}; while idle for "
+        f"{live['idle_seconds']:.0f} s: {live['runs_while_idle']} runs, daemon tree CPU "
+        f"{live['daemon_tree_idle_cpu_s_per_s']:.3f} s/s",
+        f"{'tick CPU s':34s} {result['compare_days']:>6d} d {result['history_days']:>6d} d   ratio",
+    ]
+    for name, key in (("automation tick, idle", "automation_idle_cpu_s"),
+                      ("automation tick, after an arrival", "automation_after_arrival_cpu_s"),
+                      ("arrivals sensor tick, idle", "arrivals_idle_cpu_s"),
+                      ("arrivals sensor tick, on arrival", "arrivals_after_arrival_cpu_s")):
+        ratio = long[key] / short[key] if short[key] else float("nan")
+        lines.append(f"{name:34s} {short[key]:8.3f} {long[key]:8.3f} {ratio:7.2f}")
+    lines.append(f"load average at the end: {result['load_average']}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
