@@ -170,7 +170,8 @@ def tick_costs(history: History, repeats: int = 3) -> dict[str, Any]:
             for request in data.run_requests or []:
                 job = defs.get_implicit_global_asset_job_def()
                 assert job.execute_in_process(instance=instance, partition_key=request.partition_key,
-                                              asset_selection=list(request.asset_selection)).success
+                                              asset_selection=list(request.asset_selection),
+                                              tags=request.tags).success
             cpu, result = _cpu(lambda c=cursor: automation(c))
             arrival.append(cpu)
             cursor = result.cursor
