@@ -20,6 +20,11 @@ no file is opened or read) and compares them with the cursor:
   `quiet:<source>:late|quiet:<newest mtime>`), once per threshold per silence, instead of a schedule
   re-running Bronze every 5 minutes whether or not anything arrived.
 
+While a run that writes the same warehouse is in flight (queued, starting or started: same
+`devmetrics/warehouse` tag; on MongoDB, another arrival run), the tick requests nothing and keeps its
+cursor: deliveries arriving meanwhile go into one run after it, instead of a second writer failing on
+DuckDB's single-writer lock (the local profile's run queue has no per-warehouse limit).
+
 The first tick on a home (no cursor) takes the current sizes as its baseline and requests today's
 partition (and yesterday's in the first hour of a day, as the tier schedule did) for the sources whose
 file of that day changed within `RECENT`, so deliveries received just before the sensor started are
@@ -40,6 +45,7 @@ import dagster as dg
 from devmetrics_assets.checks.validations import TIER_FAIL_WINDOWS
 from devmetrics_assets.clock import utc_now
 from devmetrics_assets.defs.automation import partitions_to_load
+from devmetrics_assets.instance_setup import WAREHOUSE_TAG
 from devmetrics_assets.sources.lines import DAY_FILE
 from devmetrics_assets.sources.registry import SourceSpec
 
@@ -53,6 +59,8 @@ RECENT = timedelta(minutes=10)
 QUIET_SLACK = timedelta(seconds=5)
 # `devmetrics/read: new_lines` makes Bronze read only the lines after its stored offsets (defs/bronze.py).
 RUN_TAGS = {"devmetrics/trigger": "arrival", "devmetrics/read": "new_lines"}
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
 
 
 @dataclass(frozen=True)
@@ -197,12 +205,19 @@ def arrival_sensors(
     tiers = {s.name: s.tier for s in watched}
     folders = {s.name: s.landing_dir for s in watched}
     tags = {**RUN_TAGS, **(run_tags or {})}
+    # Runs that would compete with an arrival run for the warehouse.
+    hold = {WAREHOUSE_TAG: tags[WAREHOUSE_TAG]} if WAREHOUSE_TAG in tags else {
+        "devmetrics/trigger": "arrival"}
 
     @dg.sensor(name=ARRIVALS_SENSOR, target=dg.AssetSelection.assets(*keys.values()),
                minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
                description="Bronze partitions of the received days whose landing files grew; a quiet "
                            "source's latest partition when it crosses its freshness window.")
     def _arrivals(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        busy = context.instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT, tags=hold), limit=1)
+        if busy:
+            return dg.SensorResult(skip_reason=f"run {busy[0].dagster_run.run_id} writes the warehouse; "
+                                               "new deliveries wait for it", cursor=context.cursor)
         now = utc_now()
         files = [f for name, folder in folders.items() for f in scan_day_files(name, folder)]
         decision = decide_arrivals(files, ArrivalsCursor.parse(context.cursor), now, tiers)

@@ -130,6 +130,17 @@ def test_sensor_requests_the_received_day_of_a_delivery_with_a_stable_run_key(ho
         assert tick(sensor, defs, instance, baseline.cursor).run_requests[0].run_key == request.run_key
         idle = tick(sensor, defs, instance, first.cursor)
         assert idle.run_requests == [] and idle.skip_message == "nothing arrived"
+        # While a run writing the same warehouse is in flight, growth waits (the cursor stays).
+        busy = dg.DagsterRun(job_name="__ASSET_JOB", run_id="busy", status=dg.DagsterRunStatus.STARTED,
+                             tags={"devmetrics/warehouse": "w"})
+        instance.add_run(busy)
+        with day_file.open("ab") as handle:
+            handle.write(b'{"delivery_id": "c"}\n')
+        held = tick(sensor, defs, instance, first.cursor)
+        assert held.run_requests == [] and held.cursor == first.cursor and "busy" in held.skip_message
+        instance.report_run_canceled(instance.get_run_by_id("busy"))
+        (after,) = tick(sensor, defs, instance, first.cursor).run_requests
+        assert after.run_key == f"arrival:2025-03-04:github@{day_file.stat().st_size}"
 
 
 def test_scan_reads_only_day_files(home):
