@@ -128,17 +128,22 @@ class UpstreamAddedRows(dg.AutomationCondition):
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
         from devmetrics_assets.defs.automation import _materialisations
 
+        # The storage id this node last looked up to, in its own cursor: `previous_max_storage_id` is not
+        # kept for a node whose candidates were empty (e.g. while `newly_missing` already held).
+        previous = int(context.cursor) if context.cursor else context.previous_max_storage_id
+        current = context.max_storage_id
+        cursor = str(current if current is not None else previous or 0)  # no event yet: from the start
         empty = context.get_empty_subset()
-        previous = context.previous_max_storage_id
         if previous is None or context.candidate_subset.is_empty:
-            return dg.AutomationResult(context=context, true_subset=empty)
+            return dg.AutomationResult(context=context, true_subset=empty, cursor=cursor)
         instance = context.asset_graph_view.instance
         for parent in sorted(context.asset_graph.get(context.key).parent_keys):
-            for record in _materialisations(instance, parent, previous, context.max_storage_id):
+            for record in _materialisations(instance, parent, previous, current):
                 materialization = record.asset_materialization
                 if materialization is not None and bronze_added_rows(dict(materialization.metadata)):
-                    return dg.AutomationResult(context=context, true_subset=context.candidate_subset)
-        return dg.AutomationResult(context=context, true_subset=empty)
+                    return dg.AutomationResult(context=context, true_subset=context.candidate_subset,
+                                               cursor=cursor)
+        return dg.AutomationResult(context=context, true_subset=empty, cursor=cursor)
 
 
 def quarantine_automation_condition() -> dg.AutomationCondition:
