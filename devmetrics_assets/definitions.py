@@ -14,6 +14,7 @@ from devmetrics_assets.alerting.notifier import build_notifier
 from devmetrics_assets.alerting.routing import config_path
 from devmetrics_assets.alerting.sensors import notification_sensors
 from devmetrics_assets.config import Settings
+from devmetrics_assets.defs.arrivals import EVENT_TIERS, arrival_sensors
 from devmetrics_assets.defs.automation import automation_sensors, tier_schedules
 from devmetrics_assets.defs.bronze import build_bronze_asset, secret_resource_key
 from devmetrics_assets.defs.daemon_tuning import run_executor, sensor_interval_seconds
@@ -98,8 +99,11 @@ def build_definitions(
             sensors=[*sensors,
                      *automation_sensors(minimum_interval_seconds=sensor_interval_seconds(30), run_tags=tags),
                      *housekeeping_sensors(settings, interval_seconds=sensor_interval_seconds(60)),
-                     *lineage_sensors(lineage)],
-            schedules=tier_schedules(sources, partitions.daily, run_tags=tags),
+                     *lineage_sensors(lineage), *arrival_sensors(sources, partitions.daily, run_tags=tags)],
+            # near_real_time Bronze loads on arrival (defs/arrivals.py); the other tiers keep their schedule.
+            schedules=tier_schedules([s for s in sources if s.tier not in EVENT_TIERS], partitions.daily,
+                                     run_tags=tags),
+            # In process unless DEVMETRICS_EXECUTOR says otherwise (defs/daemon_tuning.py).
             executor=run_executor(),
         ),
         sources,

@@ -301,6 +301,8 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--skip-services", action="store_true",
                         help="skip the receiver throughput and alert latency measurements")
+    parser.add_argument("--scenario", choices=("all", "freshness"), default="all",
+                        help="freshness: daemon + receiver, delivery 2xx -> Gold (demo/bench/freshness.py)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--generated", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -310,6 +312,11 @@ def main() -> None:
         return
     work = Path(args.work or tempfile.mkdtemp(prefix="devmetrics-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.scenario == "freshness":
+        from devmetrics_assets.demo.bench.freshness import report, run_all
+
+        print(report(run_all(work, args.repos, args.days)))
+        return
     from devmetrics_assets.demo.sample_org import generate_sample_org
 
     started = time.perf_counter()

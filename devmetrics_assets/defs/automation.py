@@ -1,8 +1,9 @@
 """Declarative automation and tier schedules: when each layer runs (freshness policies: freshness.py).
 
 Automation (state-based, evaluated by `automation_sensors()`):
-- Bronze: no condition; it has no upstream to react to. `tier_schedules()` materialise each tier's
-  latest Bronze partition on the tier's cadence, which also runs the freshness check when nothing arrived.
+- Bronze: no condition; it has no upstream to react to. `near_real_time` sources load on arrival (the
+  arrivals sensor, defs/arrivals.py); for the other tiers `tier_schedules()` materialise the tier's latest
+  Bronze partition on its cadence, which also runs the freshness check when nothing arrived.
 - Silver: a partition (an EVENT day) is requested when a new Bronze load says it changed that day
   (`affected_event_days`, so a late delivery re-runs exactly its day, however late), when the pending-work
   ledger holds it (a load that died before Silver), or when it is the newly missing latest partition;

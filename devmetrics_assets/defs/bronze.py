@@ -28,6 +28,7 @@ from devmetrics_assets.defs import partition_metadata as PM
 from devmetrics_assets.defs.automation import automation_condition
 from devmetrics_assets.defs.freshness import bronze_freshness_policy
 from devmetrics_assets.partitions import window_of
+from devmetrics_assets.sources.landing import landing_offsets_now, read_landing_increment
 from devmetrics_assets.sources.landing_files import import_files
 from devmetrics_assets.sources.readers import read_source
 from devmetrics_assets.sources.redelivery import split_conflicts
@@ -40,6 +41,11 @@ from devmetrics_assets.storage.tables import QUARANTINE_TABLE, RECORD_REF, SIGNA
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
 CHUNK_DAYS = 31
+# Run tag of the arrivals sensor's runs (defs/arrivals.py): read only the lines after the stored offsets.
+READ_TAG = "devmetrics/read"
+READ_NEW_LINES = "new_lines"
+# Source types whose Bronze reads the landing day files (offsets apply); other readers always read whole.
+OFFSET_TYPES = frozenset({"landing_jsonl"})
 
 
 def sub_windows(start: pd.Timestamp, end: pd.Timestamp, days: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -131,18 +137,34 @@ def build_bronze_asset(
         kept_forged = forged_refs(warehouse, spec.asset_name, start, end) if decision.downgraded else None
         # A long backfill is read and appended a month at a time, so memory stays bounded by a month
         # of payloads whatever the window (same rows as one pass: Bronze dedupes by delivery id).
+        # An arrival's run reads only the whole lines after the stored offsets (no re-reading of what was
+        # loaded); any other run (backfill, replay, a re-run) reads the window whole and stays idempotent.
+        incremental = (context.run.tags.get(READ_TAG) == READ_NEW_LINES and spec.type in OFFSET_TYPES
+                       and kept_forged is None)
         read_ids, reject_parts, conflict_parts, fresh_parts, inserted = [], [], [], [], 0
         for part_start, part_end in sub_windows(start, end, CHUNK_DAYS):
-            part, part_rejects = read_source(spec, start=part_start, end=part_end,
-                                             secret=secret if decision.verify else None,
-                                             load_batch_id=context.run.run_id, bounds=bounds)
+            if incremental:
+                part, part_rejects, offsets = read_landing_increment(
+                    spec, start=part_start, end=part_end, offsets=warehouse.landing_offsets(spec.name),
+                    load_batch_id=context.run.run_id, bounds=bounds,
+                    secret=secret if decision.verify else None)
+            else:
+                offsets = landing_offsets_now(spec, part_start, part_end) if spec.type in OFFSET_TYPES else []
+                part, part_rejects = read_source(spec, start=part_start, end=part_end,
+                                                 secret=secret if decision.verify else None,
+                                                 load_batch_id=context.run.run_id, bounds=bounds)
             if kept_forged is not None and len(kept_forged):
                 # Reprocessing never moves a delivery quarantined as forged into Bronze.
                 part = part[~part[RECORD_REF].isin(set(kept_forged["record_ref"]))].reset_index(drop=True)
             stored = warehouse.stored_payload_hashes(spec.name, part["delivery_id"].unique().tolist())
             part, conflicts = split_conflicts(part, stored)
             fresh_parts.append(new_deliveries(part, stored))
-            inserted += warehouse.append_bronze(part)
+            if incremental:
+                # The new lines' rejects are added (earlier ones stay) before the offsets move past them.
+                new_rejects = pd.concat([r for r in (part_rejects, conflicts) if len(r)] or [part_rejects],
+                                        ignore_index=True).drop_duplicates(["record_ref", "reason"])
+                warehouse.upsert_quarantine(quarantine_rows("bronze", spec.asset_name, new_rejects))
+            inserted += warehouse.append_bronze(part, offsets)
             read_ids.append(part[["delivery_id", "received_day"]])
             reject_parts.extend([part_rejects, conflicts])
             conflict_parts.append(conflicts)
@@ -153,14 +175,15 @@ def build_bronze_asset(
             reject_parts.append(kept_forged)
         rejects = pd.concat([r for r in reject_parts if len(r)] or reject_parts[:1], ignore_index=True)
         rejects = rejects.drop_duplicates(["record_ref", "reason"])
-        # Replace this window's Bronze quarantine rows, so a line fixed in the landing file leaves it.
-        warehouse.upsert_quarantine(quarantine_rows("bronze", spec.asset_name, rejects),
-                                    replace_asset=spec.asset_name, start=start, end=end)
+        if not incremental:
+            # Replace this window's Bronze quarantine rows, so a line fixed in the landing file leaves it.
+            warehouse.upsert_quarantine(quarantine_rows("bronze", spec.asset_name, rejects),
+                                        replace_asset=spec.asset_name, start=start, end=end)
         affected = [d.isoformat() for d in warehouse.bronze_event_days(context.run.run_id)]
         context.log.info(
             f"bronze {spec.name} [{start.date()}, {end.date()}): read={len(rows)} inserted={inserted} "
             f"duplicates={len(rows) - inserted} quarantined={len(rejects)} conflicts={len(conflicts)} "
-            f"verification={decision.mode}"
+            f"verification={decision.mode} read={'new lines' if incremental else 'whole window'}"
         )
         if decision.downgraded:
             context.log.warning(f"{spec.name}: {inserted} deliveries stored without signature verification")
@@ -173,7 +196,10 @@ def build_bronze_asset(
             per_key[key]["affected_event_days"] = dg.MetadataValue.json(days)
         PM.record(context, per_key)
         yield dg.MaterializeResult(
-            metadata={**PM.run_metadata(scope), "signature_verification": decision.mode},
+            # run_rejects: lines this run set aside, also those without a day (unparsable): the whole run's
+            # count on each of its partitions; the quarantine asset's condition reads it.
+            metadata={**PM.run_metadata(scope), "signature_verification": decision.mode,
+                      "run_rejects": len(rejects)},
         )
         yield from bronze_check_results(spec, warehouse, start, end, rows, rejects,
                                         verification=decision, conflicts=conflicts, scope=scope,

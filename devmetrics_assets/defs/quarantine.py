@@ -96,15 +96,66 @@ def summary_metadata(summary: QuarantineSummary) -> dict[str, dg.MetadataValue |
     return metadata
 
 
+# Bronze materialisation metadata (defs/partition_metadata.bronze_partitions) that says a load changed
+# what quarantine summarises: new deliveries (Silver follows and may set records aside) or set-aside lines.
+ADDED_KEYS = ("inserted", "quarantined", "conflicts", "run_rejects")
+
+
+def bronze_added_rows(metadata: dict) -> bool:
+    """True when a Bronze materialisation's metadata says the load added deliveries or rejects; any other
+    (Silver) materialisation counts as a change (it rewrites its quarantine rows)."""
+    if "inserted" not in metadata:
+        return True
+    return any(int(getattr(metadata.get(k), "value", metadata.get(k)) or 0) > 0 for k in ADDED_KEYS)
+
+
+class UpstreamAddedRows(dg.AutomationCondition):
+    """True when a parent was materialised since the previous tick by a load that added something.
+
+    `any_deps_updated()` would be true after every Bronze run, also one that read nothing new (a quiet
+    source's freshness run, a redelivery), and re-run this asset for nothing. Reads only the
+    materialisations after the previous tick's storage id, so its cost does not grow with history.
+    """
+
+    @property
+    def name(self) -> str:
+        return "upstream_added_rows"
+
+    @property
+    def description(self) -> str:
+        return "A Bronze load since the previous tick added deliveries or rejects, or Silver was rewritten"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        from devmetrics_assets.defs.automation import _materialisations
+
+        # The storage id this node last looked up to, in its own cursor: `previous_max_storage_id` is not
+        # kept for a node whose candidates were empty (e.g. while `newly_missing` already held).
+        previous = int(context.cursor) if context.cursor else context.previous_max_storage_id
+        current = context.max_storage_id
+        cursor = str(current if current is not None else previous or 0)  # no event yet: from the start
+        empty = context.get_empty_subset()
+        if previous is None or context.candidate_subset.is_empty:
+            return dg.AutomationResult(context=context, true_subset=empty, cursor=cursor)
+        instance = context.asset_graph_view.instance
+        for parent in sorted(context.asset_graph.get(context.key).parent_keys):
+            for record in _materialisations(instance, parent, previous, current):
+                materialization = record.asset_materialization
+                if materialization is not None and bronze_added_rows(dict(materialization.metadata)):
+                    return dg.AutomationResult(context=context, true_subset=context.candidate_subset,
+                                               cursor=cursor)
+        return dg.AutomationResult(context=context, true_subset=empty, cursor=cursor)
+
+
 def quarantine_automation_condition() -> dg.AutomationCondition:
-    """Refresh after any upstream partition updates. `eager()` would never fire here: its
-    `~any_deps_missing` sees the never-materialised daily partitions of Bronze/Silver as missing."""
+    """Refresh after an upstream load that added something (`UpstreamAddedRows`). `eager()` would never
+    fire here: its `~any_deps_missing` sees the never-materialised daily partitions of Bronze/Silver as
+    missing."""
     AC = dg.AutomationCondition
     return (
-        (AC.newly_missing() | AC.any_deps_updated()).since_last_handled()
+        (AC.newly_missing() | UpstreamAddedRows()).since_last_handled()
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()
-    ).with_label("after_upstream_updates")
+    ).with_label("after_upstream_added_rows")
 
 
 def build_quarantine_asset(

@@ -30,6 +30,7 @@ from devmetrics_assets.sources.landing_files import (
     iter_lines,
     window_days,
 )
+from devmetrics_assets.sources.landing_offsets import FileOffset, read_new_lines, whole_lines_offset
 from devmetrics_assets.sources.recorded import as_landing, is_recorded
 from devmetrics_assets.sources.time_bounds import TimeBounds
 from devmetrics_assets.storage.tables import RECORD_REF
@@ -210,3 +211,33 @@ def read_landing_jsonl(
     return parse_landing(itertools.chain(days, imports), source=spec.name, provider=spec.provider,
                          load_batch_id=load_batch_id, received_start=start, received_end=end, bounds=bounds,
                          secret=secret, options=spec.options)
+
+
+def read_landing_increment(
+    spec: SourceSpec, *, start: datetime, end: datetime, offsets: Mapping[str, tuple[int, int]],
+    load_batch_id: str, bounds: TimeBounds | None = None, secret: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str, int, int]]]:
+    """(Bronze rows, rejects, new offsets) of the whole lines of `spec`'s day files in [start, end) after
+    the stored `offsets` (file name -> (bytes, lines)): what an event-driven load reads (`secret` verifies
+    recorded deliveries, as in `read_landing_jsonl`). Recorded files
+    `devmetrics load` copied in are not read here (the full read of that command's runs reads them)."""
+    lines: list[LandingLine] = []
+    new: list[tuple[str, str, int, int]] = []
+    for path in day_files(spec.landing_dir, *window_days(start, end)):
+        got, offset = read_new_lines(path, FileOffset(*offsets.get(path.name, (0, 0))))
+        lines.extend(got)
+        new.append((spec.name, path.name, offset.byte_offset, offset.line_number))
+    rows, rejects = parse_landing(lines, source=spec.name, provider=spec.provider,
+                                  load_batch_id=load_batch_id, received_start=start, received_end=end,
+                                  bounds=bounds, secret=secret, options=spec.options)
+    return rows, rejects, new
+
+
+def landing_offsets_now(spec: SourceSpec, start: datetime, end: datetime) -> list[tuple[str, str, int, int]]:
+    """The offsets of everything whole in `spec`'s day files of [start, end) now: a full read takes them
+    before reading, so they never pass a line it did not see (sources/landing_offsets.py)."""
+    out = []
+    for path in day_files(spec.landing_dir, *window_days(start, end)):
+        offset = whole_lines_offset(path)
+        out.append((spec.name, path.name, offset.byte_offset, offset.line_number))
+    return out

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from devmetrics_assets.bounded_json import MAX_JSON_DEPTH, json_depth
 
@@ -77,30 +78,40 @@ def iter_lines(paths: Iterable[Path], *, partial_last: bool = True,
     """
     for path in paths:
         with path.open("rb") as handle:
-            number = 0
-            while True:
-                # At most one byte past the bound per read, so a file without newlines never fills memory.
-                raw = handle.readline(max_line_bytes + 2)
-                if not raw:
+            yield from iter_handle_lines(path, handle, partial_last=partial_last,
+                                         max_line_bytes=max_line_bytes, max_depth=max_depth)
+
+
+def iter_handle_lines(
+    path: Path, handle: BinaryIO, *, first_number: int = 0, partial_last: bool = True,
+    max_line_bytes: int = MAX_LINE_BYTES, max_depth: int = MAX_JSON_DEPTH,
+) -> Iterator[Line]:
+    """`iter_lines` of one open binary handle from its current position, numbered after `first_number`
+    (the lines before it in the file): an incremental read names lines as a whole-file read does."""
+    number = first_number
+    while True:
+        # At most one byte past the bound per read, so a file without newlines never fills memory.
+        raw = handle.readline(max_line_bytes + 2)
+        if not raw:
+            break
+        number += 1
+        if len(raw) > max_line_bytes + 1 and not raw.endswith(b"\n"):
+            size, excerpt = len(raw), raw[:EXCERPT_BYTES]
+            while True:  # skip the rest of the oversized line
+                rest = handle.readline(1024 * 1024)
+                size += len(rest)
+                if not rest or rest.endswith(b"\n"):
                     break
-                number += 1
-                if len(raw) > max_line_bytes + 1 and not raw.endswith(b"\n"):
-                    size, excerpt = len(raw), raw[:EXCERPT_BYTES]
-                    while True:  # skip the rest of the oversized line
-                        rest = handle.readline(1024 * 1024)
-                        size += len(rest)
-                        if not rest or rest.endswith(b"\n"):
-                            break
-                    yield Line(path, number, excerpt.decode("utf-8", errors="replace"),
-                               f"line is {size:,} bytes, over the {max_line_bytes:,}-byte limit")
-                    continue
-                if not raw.endswith(b"\n") and not partial_last:
-                    break
-                raw = raw.rstrip(b"\n").rstrip(b"\r")
-                if not raw.strip():
-                    continue
-                text, problem = line_problem(raw, max_line_bytes, max_depth)
-                yield Line(path, number, text, problem)
+            yield Line(path, number, excerpt.decode("utf-8", errors="replace"),
+                       f"line is {size:,} bytes, over the {max_line_bytes:,}-byte limit")
+            continue
+        if not raw.endswith(b"\n") and not partial_last:
+            break
+        raw = raw.rstrip(b"\n").rstrip(b"\r")
+        if not raw.strip():
+            continue
+        text, problem = line_problem(raw, max_line_bytes, max_depth)
+        yield Line(path, number, text, problem)
 
 
 def iter_landing_lines(paths: Iterable[Path]) -> Iterator[Line]:

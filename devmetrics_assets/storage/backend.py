@@ -47,7 +47,11 @@ class DeliveryFeed(Protocol):
 class Storage(Protocol):
     def ensure_schema(self) -> None: ...
 
-    def append_bronze(self, rows: pd.DataFrame) -> int: ...
+    def append_bronze(self, rows: pd.DataFrame, offsets: Sequence[tuple[str, str, int, int]] = ()) -> int:
+        """Append new deliveries; store the landing `offsets` (source, file, bytes, lines) they were read up
+        to with them (DuckDB: one transaction; MongoDB: after the deliveries, so a crash re-reads, never
+        skips). Returns how many deliveries were inserted."""
+        ...
 
     def replace_partition(
         self, table: str, df: pd.DataFrame, partition_column: str, start: TimeLike, end: TimeLike
@@ -84,6 +88,10 @@ class Storage(Protocol):
     def stored_payload_hashes(self, source: str, delivery_ids: Sequence[str]) -> dict[str, str]: ...
 
     def was_verified(self, source: str) -> bool: ...
+
+    def landing_offsets(self, source: str) -> dict[str, tuple[int, int]]:
+        """file name -> (byte offset, line number) of `source`'s landing day files loaded so far."""
+        ...
 
     def pending_event_days(self) -> pd.DataFrame: ...
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,7 +125,8 @@ class MongoWarehouse(MongoReads):
         if self._key in _READY:
             return
         existing = set(self.db.list_collection_names())
-        for name in (T.BRONZE_TABLE, T.QUARANTINE_TABLE, T.PENDING_TABLE, HEADS, WRITES, COUNTERS):
+        for name in (T.BRONZE_TABLE, T.QUARANTINE_TABLE, T.PENDING_TABLE, T.OFFSETS_TABLE, HEADS, WRITES,
+                     COUNTERS):
             if name not in existing:
                 try:
                     self.db.create_collection(name)
@@ -286,12 +287,17 @@ class MongoWarehouse(MongoReads):
         return len(doomed)
 
     # ---- Bronze ------------------------------------------------------------------------------
-    def append_bronze(self, rows: pd.DataFrame) -> int:
-        """Append deliveries not yet stored; returns how many were inserted (0 for a replay)."""
+    def append_bronze(self, rows: pd.DataFrame, offsets: Sequence[T.LandingOffset] = ()) -> int:
+        """Append deliveries not yet stored; returns how many were inserted (0 for a replay). The landing
+        `offsets` are written after the deliveries (an append is not one transaction here), so a crash in
+        between re-reads lines whose deliveries are stored (deduplicated), never skips one."""
         T.check_bronze_rows(rows)
         self.ensure_schema()
-        if rows.empty:
-            return 0
+        inserted = self._append_bronze(rows) if not rows.empty else 0
+        B.record_offsets(self.db[T.OFFSETS_TABLE], offsets, _now())
+        return inserted
+
+    def _append_bronze(self, rows: pd.DataFrame) -> int:
         coll = self.db[T.BRONZE_TABLE]
         frame = B.drop_stored(coll, B.bronze_frame(rows), self.chunk_size)
         if frame.empty:

@@ -12,6 +12,7 @@ check_quarantine_rows); what is here is what MongoDB needs on top, in place of D
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -100,6 +101,16 @@ def record_pending(coll: Collection, frame: pd.DataFrame, now: Any) -> None:
                      {"$setOnInsert": {"load_batch_id": b, "source": s, "recorded_at": now,
                                        "event_day": pd.Timestamp(d).to_pydatetime()}}, upsert=True)
            for b, s, d in keys.itertuples(index=False)]
+    if ops:
+        coll.bulk_write(ops, ordered=False)
+
+
+def record_offsets(coll: Collection, offsets: Sequence[tuple[str, str, int, int]], now: Any) -> None:
+    """Upsert the landing offsets (source, file, bytes, lines), one document per (source, file)."""
+    ops = [UpdateOne({"_id": f"{source}/{name}"},
+                     {"$set": {"source": source, "file": name, "byte_offset": int(size),
+                               "line_number": int(lines), "updated_at": now}}, upsert=True)
+           for source, name, size, lines in offsets]
     if ops:
         coll.bulk_write(ops, ordered=False)
 

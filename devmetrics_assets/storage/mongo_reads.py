@@ -159,6 +159,11 @@ class MongoReads(MongoAggregates):
         query = {"source": source, "layer": "bronze", "reason": {"$regex": f"^({prefixes})"}}
         return self.db[T.QUARANTINE_TABLE].find_one(query, {"_id": 1}) is not None
 
+    def landing_offsets(self, source: str) -> dict[str, tuple[int, int]]:
+        """file name -> (byte offset, line number) loaded so far of `source`'s landing day files."""
+        found = self.db[T.OFFSETS_TABLE].find({"source": source}, {"_id": 0})
+        return {d["file"]: (int(d["byte_offset"]), int(d["line_number"])) for d in found}
+
     def pending_event_days(self) -> pd.DataFrame:
         """The pending-work ledger: (source, load_batch_id, event_day, recorded_at), oldest first."""
         docs = list(self.db[T.PENDING_TABLE].find({}, {"_id": 0}))

@@ -130,8 +130,25 @@ CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (
 )
 """
 
-FIXED_TABLES = (BRONZE_TABLE, QUARANTINE_TABLE, PENDING_TABLE)
-SCHEMA_DDL = (BRONZE_DDL, QUARANTINE_DDL, PENDING_DDL)
+# How far each landing day file is loaded (sources/landing_offsets.py): bytes and lines up to the end of
+# the last whole line read, written with the deliveries read from it, so an event-driven Bronze load reads
+# only what arrived since (docs/trust.md "Event-driven Bronze").
+OFFSETS_TABLE = "landing_offsets"
+OFFSETS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {OFFSETS_TABLE} (
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    byte_offset BIGINT NOT NULL,
+    line_number BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, file)
+)
+"""
+# (source, file name, byte offset, line number): one landing offset as append_bronze takes it.
+LandingOffset = tuple[str, str, int, int]
+
+FIXED_TABLES = (BRONZE_TABLE, QUARANTINE_TABLE, PENDING_TABLE, OFFSETS_TABLE)
+SCHEMA_DDL = (BRONZE_DDL, QUARANTINE_DDL, PENDING_DDL, OFFSETS_DDL)
 # Quarantine reasons that mean "a signature was checked and failed": a source with such rows, or with
 # verified Bronze rows, has been verified before and is never silently loaded unverified again.
 SIGNATURE_REASON_PREFIXES = ("signature mismatch", "unsigned", "forged")

@@ -184,42 +184,55 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
             sql = f"INSERT INTO {T.quote(table)} BY NAME {S.select_cast(view, types, list(df.columns))}"
             return int(con.execute(sql).fetchone()[0])
 
-    def append_bronze(self, rows: pd.DataFrame) -> int:
+    def append_bronze(self, rows: pd.DataFrame, offsets: Sequence[T.LandingOffset] = ()) -> int:
         """Append deliveries not yet stored; returns how many were inserted (0 for a replay).
 
         Duplicates inside `rows` keep the earliest received_at. load_seq continues the table's
         sequence in received order so downstream can read "everything after N". The event days of the
-        inserted rows are recorded as pending work in the same transaction (tables.PENDING_TABLE).
+        inserted rows are recorded as pending work in the same transaction (tables.PENDING_TABLE), and so
+        are the landing `offsets` the rows were read up to (tables.OFFSETS_TABLE), also when no row is new.
         """
         T.check_bronze_rows(rows)
         self.ensure_schema()
-        if rows.empty:
+        if rows.empty and not offsets:
             return 0
+        with self._transaction() as con:
+            inserted = 0
+            if not rows.empty:
+                inserted = self._insert_bronze(con, rows)
+            if offsets:
+                con.executemany(
+                    f"INSERT INTO {T.OFFSETS_TABLE} VALUES (?, ?, ?, ?, current_timestamp) "
+                    "ON CONFLICT (source, file) DO UPDATE SET byte_offset = excluded.byte_offset, "
+                    "line_number = excluded.line_number, updated_at = excluded.updated_at",
+                    [list(o) for o in offsets])
+            return inserted
+
+    def _insert_bronze(self, con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
         frame = rows.drop(columns=["load_seq", T.RECORD_REF], errors="ignore").assign(_ord=range(len(rows)))
         select = T.bronze_select_sql(set(frame.columns))
-        with self._transaction() as con:
-            view = S.register(con, frame)
-            before = con.execute(f"SELECT coalesce(max(load_seq), 0) FROM {T.BRONZE_TABLE}").fetchone()[0]
-            sql = f"""
-                INSERT INTO {T.BRONZE_TABLE} BY NAME
-                SELECT * EXCLUDE (_ord, _rn), ? + row_number() OVER (ORDER BY received_at, _ord) AS load_seq
-                FROM (
-                    SELECT *, row_number() OVER (PARTITION BY source, delivery_id
-                                                 ORDER BY received_at, _ord) AS _rn
-                    FROM (SELECT {select}, _ord FROM {view}) AS src
-                ) AS ranked
-                WHERE _rn = 1 AND NOT EXISTS (
-                    SELECT 1 FROM {T.BRONZE_TABLE} b
-                    WHERE b.source = ranked.source AND b.delivery_id = ranked.delivery_id)
-            """
-            inserted = int(con.execute(sql, [before]).fetchone()[0])
-            if inserted:
-                con.execute(
-                    f"INSERT INTO {T.PENDING_TABLE} SELECT DISTINCT source, load_batch_id, event_day, "
-                    f"current_timestamp FROM {T.BRONZE_TABLE} WHERE load_seq > ? ON CONFLICT DO NOTHING",
-                    [before],
-                )
-            return inserted
+        view = S.register(con, frame)
+        before = con.execute(f"SELECT coalesce(max(load_seq), 0) FROM {T.BRONZE_TABLE}").fetchone()[0]
+        sql = f"""
+            INSERT INTO {T.BRONZE_TABLE} BY NAME
+            SELECT * EXCLUDE (_ord, _rn), ? + row_number() OVER (ORDER BY received_at, _ord) AS load_seq
+            FROM (
+                SELECT *, row_number() OVER (PARTITION BY source, delivery_id
+                                             ORDER BY received_at, _ord) AS _rn
+                FROM (SELECT {select}, _ord FROM {view}) AS src
+            ) AS ranked
+            WHERE _rn = 1 AND NOT EXISTS (
+                SELECT 1 FROM {T.BRONZE_TABLE} b
+                WHERE b.source = ranked.source AND b.delivery_id = ranked.delivery_id)
+        """
+        inserted = int(con.execute(sql, [before]).fetchone()[0])
+        if inserted:
+            con.execute(
+                f"INSERT INTO {T.PENDING_TABLE} SELECT DISTINCT source, load_batch_id, event_day, "
+                f"current_timestamp FROM {T.BRONZE_TABLE} WHERE load_seq > ? ON CONFLICT DO NOTHING",
+                [before],
+            )
+        return inserted
 
     def upsert_quarantine(
         self,

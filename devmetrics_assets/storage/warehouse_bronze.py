@@ -70,6 +70,16 @@ class BronzeBookkeeping:
                     return True
         return False
 
+    def landing_offsets(self, source: str) -> dict[str, tuple[int, int]]:
+        """file name -> (byte offset, line number) loaded so far of `source`'s landing day files."""
+        if not self.table_exists(T.OFFSETS_TABLE):
+            return {}
+        with self.connect(read_only=True) as con:
+            found = con.execute(
+                f"SELECT file, byte_offset, line_number FROM {T.OFFSETS_TABLE} WHERE source = ?", [source]
+            ).fetchall()
+        return {f: (int(b), int(n)) for f, b, n in found}
+
     def pending_event_days(self) -> pd.DataFrame:
         """The pending-work ledger: (source, load_batch_id, event_day, recorded_at), oldest first."""
         if not self.table_exists(T.PENDING_TABLE):
