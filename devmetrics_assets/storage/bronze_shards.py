@@ -15,6 +15,7 @@ bodies, quarantined anyway) all go to one shard. DuckDB only; other backends are
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +29,9 @@ from devmetrics_assets.storage.warehouse import BRONZE_READ_COLUMNS, Warehouse
 
 # Provider -> the JSON path of the repository every one of its deliveries carries.
 REPO_PATHS = {"github": "$.repository.full_name"}
-# About 150 MB of a shard's payloads and their parsed frames at the sample org's delivery size.
-SHARD_DELIVERIES = 100_000
+# Deliveries per shard: a shard's Silver work took about 400 MB at the sample org's delivery size
+# (docs/benchmark.md). DEVMETRICS_SHARD_DELIVERIES overrides it (experiments, equivalence runs).
+SHARD_DELIVERIES = int(os.environ.get("DEVMETRICS_SHARD_DELIVERIES", "100000"))
 # The latest plan: the three Silver models of a run ask for the same one (Bronze is append-only, so the
 # row count and the newest load_seq identify its content).
 _LATEST: dict[tuple, list[np.ndarray] | None] = {}
