@@ -64,8 +64,10 @@ def settings_for(home: Path):
 BACKFILL_INSTANCES = ("local", "stock", "production", "ephemeral")
 
 
-def scenario_backfill(generated: Path, home: Path, instance_kind: str) -> dict:
-    """The single-run backfill on one kind of Dagster instance (BACKFILL_INSTANCES)."""
+def scenario_backfill(generated: Path, home: Path, instance_kind: str,
+                      window_days: int | None = None) -> dict:
+    """The single-run backfill on one kind of Dagster instance (BACKFILL_INSTANCES), over the first
+    `window_days` days (all by default)."""
     import dagster as dg
 
     from devmetrics_assets.definitions import build_definitions
@@ -73,7 +75,7 @@ def scenario_backfill(generated: Path, home: Path, instance_kind: str) -> dict:
     from devmetrics_assets.runner import materialise_days
 
     prepare_home(generated, home)
-    days = all_days(generated)
+    days = all_days(generated)[:window_days]  # the first `window_days` days: the same org, a shorter window
     defs = build_definitions(settings_for(home))
     dagster_home = home / "dagster_home"
     dagster_home.mkdir()
@@ -120,6 +122,7 @@ def scenario_data_only(generated: Path, home: Path) -> dict:
     from devmetrics_assets.defs.silver_changes import compute_changes
     from devmetrics_assets.defs.silver_deployments import compute_deployments
     from devmetrics_assets.defs.silver_incidents import compute_incidents
+    from devmetrics_assets.defs.silver_shards import sharded
     from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
     from devmetrics_assets.providers.github.recorded_jsonl import parse_deliveries, select_files
     from devmetrics_assets.storage.warehouse import Warehouse
@@ -143,7 +146,7 @@ def scenario_data_only(generated: Path, home: Path) -> dict:
         warehouse.upsert_quarantine(quarantine_rows("bronze", "bronze_github", rejects))
     for name, compute in (("silver_changes", compute_changes), ("silver_deployments", compute_deployments),
                           ("silver_incidents", compute_incidents)):
-        entity, bad = compute(warehouse, rules, start, end)
+        entity, bad = sharded(name, compute)(warehouse, rules, start, end)  # as the Silver asset does
         warehouse.upsert_quarantine(quarantine_rows("silver", name, bad), replace_asset=name,
                                     start=start, end=end)
         warehouse.replace_partition(name, entity, "event_day", start, end)
@@ -232,6 +235,8 @@ def child(args: argparse.Namespace) -> None:
     generated, work = Path(args.generated), Path(args.work)
     if args.scenario == "backfill":
         out = scenario_backfill(generated, work / "backfill", "local")
+    elif args.scenario == "half":  # the first half of the window: does peak memory grow with the window?
+        out = scenario_backfill(generated, work / "half", "local", window_days=len(all_days(generated)) // 2)
     elif args.scenario.startswith("backfill_"):  # backfill_stock, backfill_production
         out = scenario_backfill(generated, work / args.scenario, args.scenario.removeprefix("backfill_"))
     elif args.scenario == "ephemeral":
@@ -291,6 +296,37 @@ def gold_totals(work: Path) -> dict:
     return {c: int(gold[c].sum()) for c in ("deployments", "incidents_opened", "failed_deploy_attempts")}
 
 
+SCENARIOS = ("floor", "data", "ephemeral", "backfill", "backfill_stock", "backfill_production", "per_day",
+             "half")
+
+
+def report_window(results: dict) -> None:
+    """Peak memory of the same org's backfill over half the window and the whole: a ratio near 1 says
+    memory does not grow with the window's length."""
+    if "half" in results and "backfill" in results:
+        half, full = results["half"]["peak_mb"], results["backfill"]["peak_mb"]
+        print(f"peak memory vs window length: {results['half']['partitions']} days {half:.0f} MB, "
+              f"{results['backfill']['partitions']} days {full:.0f} MB, ratio {full / half:.2f}")
+
+
+def report_floor(results: dict, work: Path) -> None:
+    if "floor" in results and "backfill" in results:
+        totals = gold_totals(work)
+        agree = all(totals[k] == results["floor"][k] for k in totals)
+        print(f"floor counts equal Gold counts: {agree} (gold {totals}, floor "
+              f"{ {k: results['floor'][k] for k in totals} })")
+
+
+def report_some(results: dict, work: Path) -> None:
+    """The chosen scenarios' own figures (--scenarios), without the comparisons that need the others."""
+    print(f"\n{'scenario':16s} {'wall s':>9s} {'peak MB':>8s}")
+    for name, out in results.items():
+        seconds = out.get("seconds", out.get("extrapolated_seconds", 0.0))
+        print(f"{name:16s} {seconds:9.1f} {out['peak_mb']:8.0f}")
+    report_window(results)
+    report_floor(results, work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -303,6 +339,9 @@ def main() -> None:
                         help="skip the receiver throughput and alert latency measurements")
     parser.add_argument("--scenario", choices=("all", "freshness"), default="all",
                         help="freshness: daemon + receiver, delivery 2xx -> Gold (demo/bench/freshness.py)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)} (half: the single-run "
+                             "backfill over the first half of the days, for peak memory vs window length)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--generated", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -324,13 +363,17 @@ def main() -> None:
     print(f"generated {org.delivery_count} deliveries ({args.repos} repos x {args.days} days) "
           f"in {time.perf_counter() - started:.1f} s")
     results = {}
-    scenarios = ["floor", "data", "ephemeral", "backfill", "backfill_stock", "backfill_production", "per_day"]
-    if not has_postgres():
-        scenarios.remove("backfill_production")
+    chosen = args.scenarios.split(",")
+    partial = bool(set(SCENARIOS) - set(chosen))  # then only the chosen scenarios' own figures
+    if "backfill_production" in chosen and not has_postgres():
+        chosen.remove("backfill_production")
         print("  backfill_production skipped: PostgreSQL's initdb/pg_ctl not found (Debian: postgresql)")
-    for scenario in scenarios:
+    for scenario in [s for s in SCENARIOS if s in chosen]:  # per_day copies backfill's warehouse
         results[scenario] = run_child(scenario, args, org.root, work)
         print(f"  {scenario} done", flush=True)
+    if partial:
+        report_some(results, work)
+        return
     floor = results["floor"]["seconds"]
     rows = [
         ("single-run backfill (local profile)", results["backfill"]["seconds"],
@@ -356,10 +399,8 @@ def main() -> None:
     slower = results["per_day"]["extrapolated_seconds"] / backfill
     print(f"per-partition runs vs single run: {slower:.1f}x slower "
           f"(sampled days {results['per_day']['sampled_days']})")
-    totals = gold_totals(work)
-    agree = all(totals[k] == results["floor"][k] for k in totals)
-    print(f"floor counts equal Gold counts: {agree} (gold {totals}, floor "
-          f"{ {k: results['floor'][k] for k in totals} })")
+    report_window(results)
+    report_floor(results, work)
     if args.skip_services:
         return
     receiver = run_child("receiver", args, org.root, work)

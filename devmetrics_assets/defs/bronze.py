@@ -40,7 +40,9 @@ from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.storage.tables import QUARANTINE_TABLE, RECORD_REF, SIGNATURE_REASON_PREFIXES
 from devmetrics_assets.transforms.quarantine import quarantine_rows
 
-CHUNK_DAYS = 31
+# A week: parsing holds a few times the chunk's payloads, so a month of a 500-repo organisation was GBs
+# (docs/benchmark.md, "Bounded memory").
+CHUNK_DAYS = 7
 # Run tag of the arrivals sensor's runs (defs/arrivals.py): read only the lines after the stored offsets.
 READ_TAG = "devmetrics/read"
 READ_NEW_LINES = "new_lines"
@@ -135,7 +137,7 @@ def build_bronze_asset(
             raise dg.Failure(description=decision.refusal)  # before anything is read or written
         bounds = TimeBounds.for_settings(settings or Settings.from_env())
         kept_forged = forged_refs(warehouse, spec.asset_name, start, end) if decision.downgraded else None
-        # A long backfill is read and appended a month at a time, so memory stays bounded by a month
+        # A long backfill is read and appended CHUNK_DAYS at a time, so memory stays bounded by a week
         # of payloads whatever the window (same rows as one pass: Bronze dedupes by delivery id).
         # An arrival's run reads only the whole lines after the stored offsets (no re-reading of what was
         # loaded); any other run (backfill, replay, a re-run) reads the window whole and stays idempotent.

@@ -19,6 +19,7 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.defs import partition_metadata as PM
 from devmetrics_assets.defs.automation import automation_condition
 from devmetrics_assets.defs.freshness import freshness_policy
+from devmetrics_assets.defs.silver_shards import sharded
 from devmetrics_assets.partitions import late_arrival_mapping, window_of
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.selection import DUCKDB
@@ -69,7 +70,8 @@ def build_silver_asset(
     def _silver(context: dg.AssetExecutionContext):
         start, end = window_of(context)
         warehouse = context.resources.warehouse.warehouse()
-        rows, rejects = compute(warehouse, context.resources.rules.rules(), start, end)
+        # Per repo shard on a large warehouse: memory bounded by a shard's history (silver_shards.py).
+        rows, rejects = sharded(name, compute)(warehouse, context.resources.rules.rules(), start, end)
         # Replace the window's quarantine rows too: a record fixed upstream leaves quarantine.
         warehouse.upsert_quarantine(
             quarantine_rows("silver", name, rejects), replace_asset=name, start=start, end=end
