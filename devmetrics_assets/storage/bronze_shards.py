@@ -25,7 +25,7 @@ import pandas as pd
 from devmetrics_assets.storage import tables as T
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.frames import TimeLike
-from devmetrics_assets.storage.warehouse import BRONZE_READ_COLUMNS, Warehouse
+from devmetrics_assets.storage.warehouse import BRONZE_READ_COLUMNS, Warehouse, bronze_kinds_sql
 
 # Provider -> the JSON path of the repository every one of its deliveries carries.
 REPO_PATHS = {"github": "$.repository.full_name"}
@@ -81,15 +81,8 @@ class ShardView:
         self, kinds: Sequence[str | tuple[str, str]], end: TimeLike, start: TimeLike | None = None
     ) -> pd.DataFrame:
         """Warehouse.read_bronze restricted to the shard's rows (same columns, dtypes and load order)."""
-        terms, params = [], []
-        for kind in kinds:
-            if isinstance(kind, tuple):
-                terms.append("(provider = ? AND event_type = ?)")
-                params.extend(kind)
-            else:
-                terms.append("event_type = ?")
-                params.append(kind)
-        where = f"({' OR '.join(terms) or 'FALSE'}) AND load_seq IN (SELECT unnest(?::BIGINT[]))"
+        kinds_sql, params = bronze_kinds_sql(kinds)
+        where = f"{kinds_sql} AND load_seq IN (SELECT unnest(?::BIGINT[]))"
         rows = self._warehouse.read_window(T.BRONZE_TABLE, "event_day", start, end, where_sql=where,
                                            params=[*params, self._seqs], columns=BRONZE_READ_COLUMNS)
         return rows.sort_values("load_seq", kind="stable").reset_index(drop=True)

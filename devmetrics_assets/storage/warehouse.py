@@ -43,6 +43,20 @@ BRONZE_READ_COLUMNS = ["source", "provider", "delivery_id", "event_type", "recei
                        "load_seq"]
 
 
+
+def bronze_kinds_sql(kinds: Sequence[str | tuple[str, str]]) -> tuple[str, list[str]]:
+    """The WHERE clause selecting these kinds of Bronze deliveries (an event type of any provider, or a
+    (provider, event_type) pair), and its parameters; FALSE for no kinds."""
+    terms, params = [], []
+    for kind in kinds:
+        if isinstance(kind, tuple):
+            terms.append("(provider = ? AND event_type = ?)")
+            params.extend(kind)
+        else:
+            terms.append("event_type = ?")
+            params.append(kind)
+    return f"({' OR '.join(terms) or 'FALSE'})", params
+
 class WarehouseLockedError(RuntimeError):
     """Another process (often a notebook) holds the DuckDB file; retrying did not help."""
 
@@ -353,18 +367,9 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
     ) -> pd.DataFrame:
         """Bronze deliveries with start <= event_day < end, in load order, of these kinds: an event
         type (any provider) or a (provider, event_type) pair (providers share names like `deployment`)."""
-        terms, params = [], []
-        for kind in kinds:
-            if isinstance(kind, tuple):
-                terms.append("(provider = ? AND event_type = ?)")
-                params.extend(kind)
-            else:
-                terms.append("event_type = ?")
-                params.append(kind)
-        rows = self.read_window(
-            T.BRONZE_TABLE, "event_day", start, end, where_sql=" OR ".join(terms) or "FALSE",
-            params=params, columns=BRONZE_READ_COLUMNS,
-        )
+        where, params = bronze_kinds_sql(kinds)
+        rows = self.read_window(T.BRONZE_TABLE, "event_day", start, end, where_sql=where, params=params,
+                                columns=BRONZE_READ_COLUMNS)
         return rows.sort_values("load_seq", kind="stable").reset_index(drop=True)
 
     def bronze_event_days(self, load_batch_id: str) -> list[date]:
