@@ -17,7 +17,8 @@
    arrival, evaluated in this process on the home (`dg.evaluate_automation_conditions`, the sensor's own
    evaluation): the work the code server does per tick, without the daemon's fixed overhead.
 
-`tick_costs(work, repos=, days=)` does 1 and 4 only (the 1-month vs 1-year ratio needs no daemon).
+`tick_costs(history)` (tick_costs.py) does 4 only, on a home `prepare_history` (history.py) loaded: the
+1-month vs 1-year ratio needs no daemon.
 Everything is started as a child process of this one and stopped by its own pid.
 """
 
@@ -34,154 +35,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
-SOURCES_YAML = """sources:
-  - name: github
-    type: landing_jsonl
-    provider: github
-    secret_env: GITHUB_WEBHOOK_SECRET
-    tier: near_real_time
-"""
-GOLD_DAILY = "gold_dora_daily"
+from devmetrics_assets.demo.bench.history import GOLD_DAILY, ROOT, History, env_vars, prepare_history
+from devmetrics_assets.demo.bench.tick_costs import tick_costs
+
 BRONZE = "bronze_github"
-
-
-@dataclass(frozen=True)
-class History:
-    home: Path
-    generated: Path
-    today: date
-    env: dict[str, str]
-
-    @property
-    def today_file(self) -> Path:
-        return self.generated / "deliveries" / f"{self.today.isoformat()}.jsonl"
-
-
-def _environment(home: Path, start: date) -> dict[str, str]:
-    from devmetrics_assets.demo.sample_org import SAMPLE_WEBHOOK_SECRET
-
-    return {"DEVMETRICS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
-            "DEVMETRICS_PARTITION_START": start.isoformat(), "DEVMETRICS_SOURCES": str(home / "sources.yaml"),
-            "GITHUB_WEBHOOK_SECRET": SAMPLE_WEBHOOK_SECRET, "DEVMETRICS_PROFILE": "local"}
-
-
-def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: date | None = None) -> History:
-    """A home holding `days` days of history (ending yesterday) loaded through the graph; today's recorded
-    deliveries stay in the generated folder for the replay."""
-    import shutil
-
-    from devmetrics_assets.demo.sample_org import generate_sample_org
-    from devmetrics_assets.instance_setup import dagster_yaml
-
-    today = today or datetime.now(UTC).date()
-    start = today - timedelta(days=days)
-    generated, home = work / f"generated-{days}d", work / f"home-{days}d"
-    for folder in (generated, home):
-        if folder.exists():
-            shutil.rmtree(folder)
-    generate_sample_org(generated, repos=repos, days=days + 1, start=start, seed=seed)
-    landing = home / "landing" / "github"
-    landing.mkdir(parents=True)
-    for path in (generated / "deliveries").glob("*.jsonl"):
-        if date.fromisoformat(path.stem) < today:
-            shutil.copyfile(path, landing / path.name)
-    shutil.copyfile(generated / "rules.yaml", home / "rules.yaml")
-    (home / "sources.yaml").write_text(SOURCES_YAML, encoding="utf-8")
-    (home / "dagster_home").mkdir()
-    (home / "dagster_home" / "dagster.yaml").write_text(dagster_yaml("local"), encoding="utf-8")
-    history = History(home, generated, today, _environment(home, start))
-    with _env(history.env):
-        import dagster as dg
-
-        from devmetrics_assets.definitions import build_definitions
-        from devmetrics_assets.runner import materialise_days
-
-        with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
-            days_list = [start + timedelta(days=i) for i in range(days)]
-            results = materialise_days(build_definitions(), instance, days_list)
-            assert all(r.success for r in results)
-    return history
-
-
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-# ----------------------------------------------------------------------------------- tick costs
-def _cpu(fn) -> tuple[float, Any]:
-    started = time.process_time()
-    out = fn()
-    return time.process_time() - started, out
-
-
-def tick_costs(history: History, repeats: int = 3) -> dict[str, Any]:
-    """CPU seconds of one automation tick and one arrivals tick, idle and after one new delivery."""
-    import dagster as dg
-
-    from devmetrics_assets.definitions import build_definitions
-    from devmetrics_assets.defs.arrivals import ARRIVALS_SENSOR
-
-    with _env(history.env), dg.DagsterInstance.from_config(str(history.home / "dagster_home")) as instance:
-        defs = build_definitions()
-        sensor = defs.get_sensor_def(ARRIVALS_SENSOR)
-
-        def automation(cursor):
-            return dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-
-        def arrivals(cursor):
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-            return sensor.evaluate_tick(context)
-
-        cursor = automation(None).cursor  # the first evaluation is the initial one, not a steady tick
-        sensor_cursor = arrivals(None).cursor
-        idle, idle_arrivals = [], []
-        for _ in range(repeats):
-            cpu, result = _cpu(lambda c=cursor: automation(c))
-            idle.append(cpu)
-            cursor = result.cursor
-            cpu, data = _cpu(lambda c=sensor_cursor: arrivals(c))
-            idle_arrivals.append(cpu)
-            sensor_cursor = data.cursor
-        arrival, arrival_sensor, requested = [], [], []
-        lines = history.today_file.read_bytes().splitlines(keepends=True)
-        landing = history.home / "landing" / "github" / history.today_file.name
-        # Deliveries the replay never sends (it takes them evenly, not the tail).
-        for line in lines[-repeats:]:
-            with landing.open("ab") as handle:
-                handle.write(line)
-            cpu, data = _cpu(lambda c=sensor_cursor: arrivals(c))
-            arrival_sensor.append(cpu)
-            sensor_cursor = data.cursor
-            for request in data.run_requests or []:
-                job = defs.get_implicit_global_asset_job_def()
-                assert job.execute_in_process(instance=instance, partition_key=request.partition_key,
-                                              asset_selection=list(request.asset_selection),
-                                              tags=request.tags).success
-            cpu, result = _cpu(lambda c=cursor: automation(c))
-            arrival.append(cpu)
-            cursor = result.cursor
-            requested.append(result.total_requested)
-        partitions = len(defs.get_assets_def(GOLD_DAILY).partitions_def.get_partition_keys())
-    return {"daily_partitions": partitions, "automation_idle_cpu_s": statistics.median(idle),
-            "automation_after_arrival_cpu_s": statistics.median(arrival),
-            "arrivals_idle_cpu_s": statistics.median(idle_arrivals),
-            "arrivals_after_arrival_cpu_s": statistics.median(arrival_sensor),
-            "partitions_requested_after_arrival": requested}
 
 
 # ------------------------------------------------------------------------------- live measurement
@@ -262,6 +123,16 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
+def _wait_for_log(path: Path, text: str, timeout_s: float) -> None:
+    """Until `text` is in the log at `path` (a line the daemon writes), at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(encoding="utf-8", errors="replace"):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"the daemon never wrote {text!r} in {timeout_s:.0f} s: see {path}")
+
+
 def _first_after(records: list[tuple[float, float]], after: float) -> float | None:
     """The earliest materialisation time among (run created, materialised) with run created >= after."""
     times = [t for created, t in records if created >= after]
@@ -296,6 +167,10 @@ def latencies(instance, sent: list[Sent]) -> dict[str, float]:
     out = {}
     for s in sent:
         loaded = _first_after(bronze, s.acked_at)
+        if loaded is None:
+            # No Bronze run was created after its 2xx: a run created just before read the file after it
+            # landed (the arrivals sensor requests nothing more once the file is loaded).
+            loaded = min((t for _created, t in bronze if t >= s.acked_at), default=None)
         if loaded is None or s.event_day is None:
             continue
         shown = _first_after(gold.get(s.event_day, []), loaded)
@@ -310,6 +185,7 @@ def measure_freshness(history: History, deliveries: int = 24, span_seconds: floa
     docstring. Also the daemon tree's CPU over `idle_seconds` with nothing arriving."""
     import dagster as dg
 
+    from devmetrics_assets.defs.arrivals import ARRIVALS_SENSOR
     from devmetrics_assets.demo.bench.receiver_throughput import serve_in_process
 
     picked = pick_deliveries(history.today_file, deliveries)
@@ -320,11 +196,14 @@ def measure_freshness(history: History, deliveries: int = 24, span_seconds: floa
     logs.mkdir(exist_ok=True)
     sent: list[Sent] = []
     sources = history.home / "sources.yaml"
+    dagster_home = str(history.home / "dagster_home")
     with daemon(history, logs / "daemon.log") as process, \
             serve_in_process(sources, history.env, log_path=logs / "receiver.log") as url, \
-            dg.DagsterInstance.from_config(str(history.home / "dagster_home")) as instance:
+            env_vars(history.env), dg.DagsterInstance.from_config(dagster_home) as instance:
         daemon_started = time.time()
-        time.sleep(20)  # the code server loads and the arrivals sensor takes its baseline
+        # The arrivals sensor's first tick takes the files' sizes as its baseline: deliveries posted
+        # before it would count as history. Its tick is in the daemon's log once the code server loaded.
+        _wait_for_log(logs / "daemon.log", f"sensor: {ARRIVALS_SENSOR}", timeout_s=300.0)
         idle_start, idle_cpu_start = time.monotonic(), _tree_cpu(process.pid)
         time.sleep(idle_seconds)
         idle_cpu = (_tree_cpu(process.pid) - idle_cpu_start) / (time.monotonic() - idle_start)
