@@ -123,14 +123,15 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def _wait_for_log(path: Path, text: str, timeout_s: float) -> None:
-    """Until `text` is in the log at `path` (a line the daemon writes), at most `timeout_s`."""
+def _wait_for_log(path: Path, texts: tuple[str, ...], timeout_s: float) -> None:
+    """Until one of `texts` is in the log at `path` (lines the daemon writes), at most `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(encoding="utf-8", errors="replace"):
+        log = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        if any(text in log for text in texts):
             return
         time.sleep(1)
-    raise RuntimeError(f"the daemon never wrote {text!r} in {timeout_s:.0f} s: see {path}")
+    raise RuntimeError(f"the daemon never wrote {texts[0]!r} in {timeout_s:.0f} s: see {path}")
 
 
 def _first_after(records: list[tuple[float, float]], after: float) -> float | None:
@@ -203,7 +204,8 @@ def measure_freshness(history: History, deliveries: int = 24, span_seconds: floa
         daemon_started = time.time()
         # The arrivals sensor's first tick takes the files' sizes as its baseline: deliveries posted
         # before it would count as history. Its tick is in the daemon's log once the code server loaded.
-        _wait_for_log(logs / "daemon.log", f"sensor: {ARRIVALS_SENSOR}", timeout_s=300.0)
+        _wait_for_log(logs / "daemon.log", (f"Sensor {ARRIVALS_SENSOR} ", f"new run for {ARRIVALS_SENSOR}"),
+                      timeout_s=300.0)
         idle_start, idle_cpu_start = time.monotonic(), _tree_cpu(process.pid)
         time.sleep(idle_seconds)
         idle_cpu = (_tree_cpu(process.pid) - idle_cpu_start) / (time.monotonic() - idle_start)
