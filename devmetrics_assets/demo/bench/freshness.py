@@ -258,35 +258,58 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settle", type=float, default=300.0)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--work", default=None)
+    parser.add_argument("--profile", choices=("local", "production"), default="local",
+                        help="production: the Dagster instance on a PostgreSQL server started here")
     args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="devmetrics-freshness-"))
     work.mkdir(parents=True, exist_ok=True)
     result = run_all(work, args.repos, args.days, args.compare_days, args.deliveries, args.span, args.settle,
-                     args.idle)
+                     args.idle, args.profile)
     print(json.dumps(result, indent=2, default=str))
     print(report(result))
 
 
 def run_all(work: Path, repos: int, days: int, compare_days: int = 30, deliveries: int = 24,
-            span: float = 240.0, settle: float = 400.0, idle: float = 60.0) -> dict[str, Any]:
-    """The whole scenario: the short history's tick costs, the long history's live run and tick costs."""
-    started = time.perf_counter()
-    short = prepare_history(work, repos, compare_days)
-    short_ticks = tick_costs(short)
-    long = prepare_history(work, repos, days)
-    prepared = time.perf_counter() - started
-    live = measure_freshness(long, deliveries, span, settle, idle)
-    long_ticks = tick_costs(long)
+            span: float = 240.0, settle: float = 400.0, idle: float = 60.0,
+            profile: str = "local") -> dict[str, Any]:
+    """The whole scenario: the short history's tick costs, the long history's live run and tick costs.
+    `profile="production"`: each history's Dagster instance in its own database of a PostgreSQL server
+    started here (initdb, pg_ctl: the postgres test suite's server)."""
+    with contextlib.ExitStack() as stack:
+        databases = _instance_envs(stack, profile)
+        started = time.perf_counter()
+        short = prepare_history(work, repos, compare_days, instance_env=databases("fresh_short"))
+        short_ticks = tick_costs(short)
+        long = prepare_history(work, repos, days, instance_env=databases("fresh_long"))
+        prepared = time.perf_counter() - started
+        live = measure_freshness(long, deliveries, span, settle, idle)
+        long_ticks = tick_costs(long)
 
     def ratio(key: str) -> float | None:
         return long_ticks[key] / short_ticks[key] if short_ticks[key] else None
 
     return {"repos": repos, "history_days": days, "compare_days": compare_days, "prepare_s": prepared,
+            "profile": profile,
             "live": live, f"ticks_{compare_days}d": short_ticks, f"ticks_{days}d": long_ticks,
             "ratio_automation_after_arrival": ratio("automation_after_arrival_cpu_s"),
             "ratio_automation_idle": ratio("automation_idle_cpu_s"),
             "ratio_arrivals_after_arrival": ratio("arrivals_after_arrival_cpu_s"),
             "load_average": os.getloadavg()}
+
+
+def _instance_envs(stack: contextlib.ExitStack, profile: str):
+    """database name -> the variables of the profile's instance (none for the local profile)."""
+    if profile == "local":
+        return lambda _name: {}
+    if profile != "production":
+        raise SystemExit(f"--profile {profile!r}: expected local or production")
+    from devmetrics_assets_tests.pg_server import find_bin_dir, running_postgres
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise SystemExit("--profile production needs PostgreSQL's initdb and pg_ctl (Debian: postgresql)")
+    server = stack.enter_context(running_postgres(bin_dir))
+    return lambda name: {"DEVMETRICS_PROFILE": "production", **server.new_database(name).environ(as_url=True)}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -298,7 +321,8 @@ def report(result: dict[str, Any]) -> str:
         return "-" if value is None else f"{value:.1f} s"
 
     lines = [
-        f"freshness ({result['repos']} repos, {result['history_days']} days of history, local profile): "
+        f"freshness ({result['repos']} repos, {result['history_days']} days of history, "
+        f"{result.get('profile', 'local')} profile): "
         f"{live['reflected']}/{live['deliveries_sent']} deliveries reached daily Gold; "
         f"2xx -> Gold day row median {seconds(live['median_s'])}, p95 {seconds(live['p95_s'])}, "
         f"max {seconds(live['max_s'])} (replayed over {live['span_s']:.0f} s)",

@@ -43,9 +43,11 @@ def environment(home: Path, start: date) -> dict[str, str]:
             EVENT_BATCH_ENV: EVENT_BATCH_SIZE}  # as instance_setup.prepare_environment sets it
 
 
-def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: date | None = None) -> History:
+def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: date | None = None,
+                    instance_env: dict[str, str] | None = None) -> History:
     """A home holding `days` days of history (ending yesterday) loaded through the graph; today's recorded
-    deliveries stay in the generated folder for the replay."""
+    deliveries stay in the generated folder for the replay. `instance_env` (the production profile's
+    variables, DEVMETRICS_PROFILE and DAGSTER_PG_URL) puts the home's Dagster instance on PostgreSQL."""
     import shutil
 
     from devmetrics_assets.demo.sample_org import generate_sample_org
@@ -66,8 +68,10 @@ def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: dat
     shutil.copyfile(generated / "rules.yaml", home / "rules.yaml")
     (home / "sources.yaml").write_text(SOURCES_YAML, encoding="utf-8")
     (home / "dagster_home").mkdir()
-    (home / "dagster_home" / "dagster.yaml").write_text(dagster_yaml("local"), encoding="utf-8")
-    history = History(home, generated, today, environment(home, start))
+    env = {**environment(home, start), **(instance_env or {})}
+    (home / "dagster_home" / "dagster.yaml").write_text(dagster_yaml(env["DEVMETRICS_PROFILE"], env),
+                                                         encoding="utf-8")
+    history = History(home, generated, today, env)
     with env_vars(history.env):
         import dagster as dg
 
