@@ -84,6 +84,10 @@ def build_definitions(
     lineage = lineage_resource(home)
     if lineage is not None:
         resources[LINEAGE_KEY] = lineage
+    # An arrival run takes its received day on to daily Gold itself (defs/arrivals.py); weeks, months,
+    # late event days and reach-back days stay with automation.
+    arrival_follow = [*(a.key for a in silver), dg.AssetKey("gold_dora_daily"),
+                      *(dg.AssetKey(t) for t in FACT_TABLES.values())]
     jobs = [
         # One job per partitioning: a date range of each runs as ONE run (single-run backfill policy).
         dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.groups("bronze", "silver")
@@ -99,7 +103,8 @@ def build_definitions(
             sensors=[*sensors,
                      *automation_sensors(minimum_interval_seconds=sensor_interval_seconds(30), run_tags=tags),
                      *housekeeping_sensors(settings, interval_seconds=sensor_interval_seconds(60)),
-                     *lineage_sensors(lineage), *arrival_sensors(sources, partitions.daily, run_tags=tags)],
+                     *lineage_sensors(lineage),
+                     *arrival_sensors(sources, partitions.daily, run_tags=tags, follow=arrival_follow)],
             # near_real_time Bronze loads on arrival (defs/arrivals.py); the other tiers keep their schedule.
             schedules=tier_schedules([s for s in sources if s.tier not in EVENT_TIERS], partitions.daily,
                                      run_tags=tags),

@@ -5,8 +5,13 @@ files are already the one hand-over point of every writer (the receiver's group 
 a person copying a file in), and a file only grows after its bytes were fsynced and before the delivery
 is acknowledged. Watching them needs no change to any writer and cannot disagree with what Bronze reads.
 
-Each tick stats the `YYYY-MM-DD.jsonl` files of the watched sources (one `scandir` per source folder:
-no file is opened or read) and compares them with the cursor:
+Each tick stats day files of the watched sources (no file is opened or read) and compares them with the
+cursor. It stats only what can have changed, so its cost does not grow with the history's length: the
+files whose size the cursor holds, the open received days' files (today, yesterday) and, when a folder's
+own modification time moved (a file was created, renamed in or removed), that whole folder. Every
+`FULL_SCAN_EVERY` it stats every day file anyway, so a hand-made append to an old day file in place (no
+writer does that: the receiver and the pullers append to the received day's file) is seen within it.
+Then:
 - a file whose size changed since the cursor (or that is new) asks for the Bronze partition of its
   received day. One run request per received day, covering every watched source whose file of that day
   grew, with run key `arrival:<day>:<source>@<size>,...`: the same growth never launches two runs, and
@@ -35,8 +40,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -57,6 +62,8 @@ EVENT_TIERS = frozenset({"near_real_time"})
 RECENT = timedelta(minutes=10)
 # Request the quiet-source run this long after the threshold, so the check surely sees it crossed.
 QUIET_SLACK = timedelta(seconds=5)
+# A tick stats every day file at least this often (otherwise only what can have changed).
+FULL_SCAN_EVERY = timedelta(minutes=10)
 # `devmetrics/read: new_lines` makes Bronze read only the lines after its stored offsets (defs/bronze.py).
 RUN_TAGS = {"devmetrics/trigger": "arrival", "devmetrics/read": "new_lines"}
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -78,11 +85,15 @@ class DayFileStat:
 
 @dataclass
 class ArrivalsCursor:
-    """What the previous tick saw: recent file sizes, the high-water mtime, the quiet runs requested."""
+    """What the previous tick saw: recent file sizes, the high-water mtime, the quiet runs requested,
+    each source's newest file mtime, each folder's own mtime and when every file was last statted."""
 
     sizes: dict[str, int] = field(default_factory=dict)
     high_water_ns: int = 0
     quiet: dict[str, list[str]] = field(default_factory=dict)  # source -> ["late:<ns>", "quiet:<ns>"]
+    newest: dict[str, int] = field(default_factory=dict)  # source -> newest day-file mtime seen
+    folders: dict[str, int] = field(default_factory=dict)  # source -> its folder's mtime at the last scan
+    full_scan_ns: int = 0
 
     @classmethod
     def parse(cls, text: str | None) -> ArrivalsCursor | None:
@@ -90,10 +101,14 @@ class ArrivalsCursor:
             return None
         data = json.loads(text)
         return cls(sizes=dict(data.get("sizes", {})), high_water_ns=int(data.get("high_water_ns", 0)),
-                   quiet={k: list(v) for k, v in data.get("quiet", {}).items()})
+                   quiet={k: list(v) for k, v in data.get("quiet", {}).items()},
+                   newest={k: int(v) for k, v in data.get("newest", {}).items()},
+                   folders={k: int(v) for k, v in data.get("folders", {}).items()},
+                   full_scan_ns=int(data.get("full_scan_ns", 0)))
 
     def dump(self) -> str:
-        return json.dumps({"sizes": self.sizes, "high_water_ns": self.high_water_ns, "quiet": self.quiet},
+        return json.dumps({"sizes": self.sizes, "high_water_ns": self.high_water_ns, "quiet": self.quiet,
+                           "newest": self.newest, "folders": self.folders, "full_scan_ns": self.full_scan_ns},
                           sort_keys=True, separators=(",", ":"))
 
 
@@ -115,6 +130,55 @@ def scan_day_files(source: str, folder: Path) -> list[DayFileStat]:
             continue
         out.append(DayFileStat(source, day, entry.name, stat.st_size, stat.st_mtime_ns))
     return out
+
+
+def _stat_named(source: str, folder: Path, names: Iterable[str]) -> list[DayFileStat]:
+    out: list[DayFileStat] = []
+    for name in sorted(set(names)):
+        match = DAY_FILE.match(name)
+        if not match:
+            continue
+        try:
+            stat = (folder / name).stat()
+        except FileNotFoundError:
+            continue
+        day = date.fromisoformat(match.group(1))
+        out.append(DayFileStat(source, day, name, stat.st_size, stat.st_mtime_ns))
+    return out
+
+
+@dataclass(frozen=True)
+class LandingScan:
+    """The day files a tick statted, each folder's mtime (-1: missing) and when all were last statted."""
+
+    files: list[DayFileStat]
+    folders: dict[str, int]
+    full_scan_ns: int
+
+
+def scan_landing(folders: Mapping[str, Path], previous: ArrivalsCursor | None, now: datetime) -> LandingScan:
+    """Stat the day files that can have changed since `previous` (module docstring); all of them on the
+    first tick, when a folder's own mtime moved, and every `FULL_SCAN_EVERY`."""
+    now_ns = int(now.timestamp() * 1e9)
+    periodic = previous is None or now_ns - previous.full_scan_ns >= FULL_SCAN_EVERY.total_seconds() * 1e9
+    today = now.astimezone(UTC).date()
+    open_days = [f"{d.isoformat()}.jsonl" for d in (today, today - timedelta(days=1))]
+    files: list[DayFileStat] = []
+    mtimes: dict[str, int] = {}
+    for source, folder in folders.items():
+        try:
+            # Before listing: a file created after this stat moves the mtime again and is seen next tick.
+            mtimes[source] = os.stat(folder).st_mtime_ns
+        except FileNotFoundError:
+            mtimes[source] = -1
+            continue
+        if periodic or previous is None or previous.folders.get(source) != mtimes[source]:
+            files.extend(scan_day_files(source, folder))
+            continue
+        known = [key.split("/", 1)[1] for key in previous.sizes if key.split("/", 1)[0] == source]
+        files.extend(_stat_named(source, folder, [*known, *open_days]))
+    full_scan_ns = now_ns if periodic else previous.full_scan_ns  # type: ignore[union-attr]
+    return LandingScan(files=files, folders=mtimes, full_scan_ns=full_scan_ns)
 
 
 @dataclass(frozen=True)
@@ -157,7 +221,8 @@ def decide_arrivals(
     sizes = {f.key: f.size for f in files if f.mtime_ns >= high_water - recent_ns}
     quiet_state = {k: list(v) for k, v in (previous.quiet if previous else {}).items()}
     quiet: list[tuple[str, str]] = []
-    newest = {}
+    # Kept in the cursor: a tick that statted only the recent files still knows each source's newest.
+    newest = dict(previous.newest) if previous else {}
     for f in files:
         newest[f.source] = max(newest.get(f.source, 0), f.mtime_ns)
     for source, tier in sorted(tiers.items()):
@@ -177,7 +242,7 @@ def decide_arrivals(
         # Keep only the marks of the current silence: a new delivery starts a new one.
         current = str(last) if last is not None else "never"
         quiet_state[source] = sorted(m for m in {*fired, *fresh} if m.endswith(f":{current}"))
-    cursor = ArrivalsCursor(sizes=sizes, high_water_ns=high_water, quiet=quiet_state)
+    cursor = ArrivalsCursor(sizes=sizes, high_water_ns=high_water, quiet=quiet_state, newest=newest)
     return ArrivalDecision(grown=grown, quiet=quiet, cursor=cursor)
 
 
@@ -196,12 +261,19 @@ def arrival_sensors(
     minimum_interval_seconds: int = 5,
     run_tags: Mapping[str, str] | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+    follow: Sequence[dg.AssetKey] = (),
 ) -> list[dg.SensorDefinition]:
-    """The arrivals sensor over the sources of `EVENT_TIERS` (none: no sensor)."""
+    """The arrivals sensor over the sources of `EVENT_TIERS` (none: no sensor).
+
+    `follow`: assets partitioned like Bronze that an arrival run materialises after it, for the same
+    received day (Silver, daily Gold, the fact tables): the delivery reaches its day's Gold in one run
+    instead of waiting for an automation tick and a second run.
+    """
     watched = watched_sources(sources)
     if not watched:
         return []
     keys = {s.name: dg.AssetKey(s.asset_name) for s in watched}
+    follow = list(follow)
     tiers = {s.name: s.tier for s in watched}
     folders = {s.name: s.landing_dir for s in watched}
     tags = {**RUN_TAGS, **(run_tags or {})}
@@ -209,7 +281,7 @@ def arrival_sensors(
     hold = {WAREHOUSE_TAG: tags[WAREHOUSE_TAG]} if WAREHOUSE_TAG in tags else {
         "devmetrics/trigger": "arrival"}
 
-    @dg.sensor(name=ARRIVALS_SENSOR, target=dg.AssetSelection.assets(*keys.values()),
+    @dg.sensor(name=ARRIVALS_SENSOR, target=dg.AssetSelection.assets(*keys.values(), *follow),
                minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
                description="Bronze partitions of the received days whose landing files grew; a quiet "
                            "source's latest partition when it crosses its freshness window.")
@@ -219,25 +291,27 @@ def arrival_sensors(
             return dg.SensorResult(skip_reason=f"run {busy[0].dagster_run.run_id} writes the warehouse; "
                                                "new deliveries wait for it", cursor=context.cursor)
         now = utc_now()
-        files = [f for name, folder in folders.items() for f in scan_day_files(name, folder)]
-        decision = decide_arrivals(files, ArrivalsCursor.parse(context.cursor), now, tiers)
-        with dg.partition_loading_context(effective_dt=now):
-            existing = set(partitions_def.get_partition_keys())
+        previous = ArrivalsCursor.parse(context.cursor)
+        scan = scan_landing(folders, previous, now)
+        decision = decide_arrivals(scan.files, previous, now, tiers)
+        cursor = replace(decision.cursor, folders=scan.folders, full_scan_ns=scan.full_scan_ns).dump()
         requests = []
         for day, grown in sorted(decision.grown.items()):
-            if day.isoformat() not in existing:
+            with dg.partition_loading_context(effective_dt=now):  # not the key list: it grows with history
+                exists = partitions_def.has_partition_key(day.isoformat())
+            if not exists:
                 context.log.warning(f"received day {day} has no Bronze partition; not requested")
                 continue
             requests.append(dg.RunRequest(
                 run_key=arrival_run_key(day, grown), partition_key=day.isoformat(),
-                asset_selection=[keys[s] for s in sorted(grown)], tags=tags))
+                asset_selection=[*(keys[s] for s in sorted(grown)), *follow], tags=tags))
         for source, run_key in decision.quiet:
             for partition in partitions_to_load(tiers[source], now.astimezone(UTC), partitions_def):
                 requests.append(dg.RunRequest(
                     run_key=f"{run_key}:{partition}", partition_key=partition, asset_selection=[keys[source]],
                     tags={**tags, "devmetrics/trigger": "quiet_source"}))
         if not requests:
-            return dg.SensorResult(skip_reason="nothing arrived", cursor=decision.cursor.dump())
-        return dg.SensorResult(run_requests=requests, cursor=decision.cursor.dump())
+            return dg.SensorResult(skip_reason="nothing arrived", cursor=cursor)
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return [_arrivals]

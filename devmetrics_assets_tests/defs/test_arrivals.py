@@ -11,11 +11,13 @@ import pytest
 
 from devmetrics_assets.defs.arrivals import (
     ARRIVALS_SENSOR,
+    FULL_SCAN_EVERY,
     ArrivalsCursor,
     DayFileStat,
     arrival_sensors,
     decide_arrivals,
     scan_day_files,
+    scan_landing,
 )
 from devmetrics_assets.sources.registry import SourceSpec
 
@@ -151,3 +153,45 @@ def test_scan_reads_only_day_files(home):
     (folder / "rejects").mkdir()
     assert [f.name for f in scan_day_files("github", folder)] == ["2025-03-04.jsonl"]
     assert scan_day_files("github", home / "missing") == []
+
+
+def _tick_files(home: Path, cursor: ArrivalsCursor | None, now: datetime):
+    """One tick's scan and decision; the cursor as the sensor stores it."""
+    from dataclasses import replace
+
+    scan = scan_landing({"github": home / "landing" / "github"}, cursor, now)
+    decision = decide_arrivals(scan.files, cursor, now, TIERS)
+    return scan, decision, replace(decision.cursor, folders=scan.folders, full_scan_ns=scan.full_scan_ns)
+
+
+def test_a_tick_stats_only_what_can_have_changed_and_everything_every_full_scan_period(home):
+    folder = home / "landing" / "github"
+    for day in range(1, 28):  # a month of history, last written long ago
+        path = folder / f"2025-02-{day:02d}.jsonl"
+        path.write_bytes(b"x\n")
+        os.utime(path, ns=(ns(NOW - timedelta(days=30 - day)),) * 2)
+    today = folder / "2025-03-04.jsonl"
+    today.write_bytes(b"t\n")
+    os.utime(today, ns=(ns(NOW - timedelta(seconds=30)),) * 2)
+    first, _, cursor = _tick_files(home, None, NOW)
+    assert len(first.files) == 28  # the first tick sees everything
+    later = NOW + timedelta(seconds=5)
+    idle, decision, cursor = _tick_files(home, cursor, later)
+    assert [f.name for f in idle.files] == ["2025-03-04.jsonl"]  # not the month: its cost stays flat
+    assert decision.grown == {} and decision.quiet == []  # the newest mtime is kept in the cursor
+    # An append in place to an old day file (no writer does that) waits for the next full scan ...
+    with (folder / "2025-02-10.jsonl").open("ab") as handle:
+        handle.write(b"late\n")
+    os.utime(folder / "2025-02-10.jsonl", ns=(ns(later),) * 2)
+    os.utime(folder, ns=(cursor.folders["github"],) * 2)  # the folder itself did not change
+    _, decision, cursor = _tick_files(home, cursor, later + timedelta(seconds=5))
+    assert decision.grown == {}
+    full = later + FULL_SCAN_EVERY
+    scan, decision, cursor = _tick_files(home, cursor, full)
+    assert len(scan.files) == 28 and decision.grown == {date(2025, 2, 10): {"github": 7}}
+    # ... a file copied in (the folder changes) is seen on the next tick, and so is today's growth.
+    (folder / "2025-02-28.jsonl").write_bytes(b"copied\n")
+    with today.open("ab") as handle:
+        handle.write(b"u\n")
+    _, decision, _ = _tick_files(home, cursor, full + timedelta(seconds=5))
+    assert decision.grown == {date(2025, 2, 28): {"github": 7}, date(2025, 3, 4): {"github": 4}}

@@ -10,9 +10,10 @@
    `deliveries` of today's recorded deliveries, re-signed, at their recorded pace compressed into
    `span_seconds`;
 3. for each delivery, the latency from its 2xx to the first `gold_dora_daily` materialisation of its
-   event day from a run created after the first Bronze materialisation from a run created after the 2xx
-   (read from the instance's event log: no DuckDB connection competes with the runs' writer). Runs
-   created before the 2xx may already have carried it: the figure is an upper bound by at most one run;
+   event day after the first Bronze materialisation from a run created after the 2xx, in that same run
+   (an arrival run takes its day on to daily Gold) or in a run created after it (read from the instance's
+   event log: no DuckDB connection competes with the runs' writer). Runs created before the 2xx may
+   already have carried it: the figure is an upper bound by at most one run;
 4. the CPU seconds of one tick of the automation sensor and of the arrivals sensor, idle and after an
    arrival, evaluated in this process on the home (`dg.evaluate_automation_conditions`, the sensor's own
    evaluation): the work the code server does per tick, without the daemon's fixed overhead.
@@ -134,18 +135,25 @@ def _wait_for_log(path: Path, texts: tuple[str, ...], timeout_s: float) -> None:
     raise RuntimeError(f"the daemon never wrote {texts[0]!r} in {timeout_s:.0f} s: see {path}")
 
 
-def _first_after(records: list[tuple[float, float]], after: float) -> float | None:
-    """The earliest materialisation time among (run created, materialised) with run created >= after."""
-    times = [t for created, t in records if created >= after]
-    return min(times) if times else None
+Materialisation = tuple[str, float, float]  # (run id, run created, materialised)
 
 
-def _materialisations(
-    instance, key: str, run_created: dict[str, float]
-) -> dict[str, list[tuple[float, float]]]:
+def _first_after(records: list[Materialisation], after: float) -> Materialisation | None:
+    """The earliest materialisation among those whose run was created at or after `after`."""
+    return min((r for r in records if r[1] >= after), key=lambda r: r[2], default=None)
+
+
+def _first_shown(records: list[Materialisation], loaded: Materialisation) -> float | None:
+    """The earliest materialisation after `loaded`, in its run or in a run created after it."""
+    run_id, _created, at = loaded
+    times = [t for rid, created, t in records if t >= at and (rid == run_id or created >= at)]
+    return min(times, default=None)
+
+
+def _materialisations(instance, key: str, run_created: dict[str, float]) -> dict[str, list[Materialisation]]:
     import dagster as dg
 
-    out: dict[str, list[tuple[float, float]]] = {}
+    out: dict[str, list[Materialisation]] = {}
     cursor = None
     while True:
         result = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(key)),
@@ -154,7 +162,8 @@ def _materialisations(
             if record.run_id not in run_created:
                 run = instance.get_run_record_by_id(record.run_id)
                 run_created[record.run_id] = run.create_timestamp.timestamp() if run else 0.0
-            out.setdefault(record.partition_key, []).append((run_created[record.run_id], record.timestamp))
+            out.setdefault(record.partition_key, []).append(
+                (record.run_id, run_created[record.run_id], record.timestamp))
         if not result.has_more:
             return out
         cursor = result.cursor
@@ -171,10 +180,10 @@ def latencies(instance, sent: list[Sent]) -> dict[str, float]:
         if loaded is None:
             # No Bronze run was created after its 2xx: a run created just before read the file after it
             # landed (the arrivals sensor requests nothing more once the file is loaded).
-            loaded = min((t for _created, t in bronze if t >= s.acked_at), default=None)
+            loaded = min((r for r in bronze if r[2] >= s.acked_at), key=lambda r: r[2], default=None)
         if loaded is None or s.event_day is None:
             continue
-        shown = _first_after(gold.get(s.event_day, []), loaded)
+        shown = _first_shown(gold.get(s.event_day, []), loaded)
         if shown is not None:
             out[s.delivery_id] = shown - s.acked_at
     return out
