@@ -25,12 +25,18 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from devmetrics_assets.checks.validations import TIER_FAIL_WINDOWS
+from devmetrics_assets.defs.automation_storage import (
+    automation_tick,
+    late_review_partition_keys,
+    pending_partition_keys,
+    reach_back_partition_keys,
+)
 from devmetrics_assets.sources.registry import SourceSpec
 
 AC = dg.AutomationCondition
@@ -70,7 +76,7 @@ class BronzeLoadsTouched(dg.AutomationCondition):
         partitions = context.partitions_def
         if partitions is None:
             return dg.AutomationResult(context=context, true_subset=context.get_empty_subset())
-        days |= late_review_partition_keys(days)
+        days |= late_review_partition_keys(days, tick=automation_tick(context))
         with dg.partition_loading_context(effective_dt=context.evaluation_time):
             valid = {d for d in days if partitions.has_partition_key(d)}
         subset = context.candidate_subset.compute_intersection_with_partition_keys(valid)
@@ -141,7 +147,7 @@ class ReachBackDays(dg.AutomationCondition):
             changed |= _materialised_partitions(instance, parent, previous, context.max_storage_id)
         if not changed:
             return dg.AutomationResult(context=context, true_subset=empty)
-        earlier = reach_back_partition_keys(changed)
+        earlier = reach_back_partition_keys(changed, tick=automation_tick(context))
         if earlier is None:  # storage busy: keep the days for the next tick
             return dg.AutomationResult(context=context, true_subset=empty, cursor=json.dumps(sorted(changed)))
         with dg.partition_loading_context(effective_dt=context.evaluation_time):
@@ -176,84 +182,6 @@ class RequestedInAnotherRun(dg.AutomationCondition):
         ):
             return dg.AutomationResult(context=context, true_subset=context.get_empty_subset())
         return dg.AutomationResult(context=context, true_subset=requested)
-
-
-def _storage_and_rules():
-    """The configured storage and business rules, as the definitions build them (the code server's env)."""
-    from devmetrics_assets.config import Settings
-    from devmetrics_assets.defs.resources import RulesResource
-    from devmetrics_assets.sources.registry import sources_path
-    from devmetrics_assets.storage.selection import open_storage
-
-    settings = Settings.from_env()
-    rules = RulesResource(path=str(settings.rules_path), sources_path=str(sources_path(settings))).rules()
-    return open_storage(settings), rules
-
-
-def reach_back_partition_keys(changed: Iterable[str]) -> set[str] | None:
-    """Earlier deployment days (partition keys) whose Gold these Silver days change (None: storage busy).
-
-    The rule is `runner.reach_back`'s (transforms/gold_facts.reach_back_days), on the stored Silver.
-    """
-    from pymongo.errors import PyMongoError
-
-    from devmetrics_assets.runner import reach_back
-    from devmetrics_assets.storage.warehouse import NothingMaterializedError, WarehouseLockedError
-
-    days = sorted(date.fromisoformat(d) for d in set(changed))
-    try:
-        storage, rules = _storage_and_rules()
-        return {d.isoformat() for d in reach_back(storage, days, rules)}
-    except (WarehouseLockedError, NothingMaterializedError, PyMongoError):
-        return None
-
-
-def late_review_partition_keys(days: Iterable[str]) -> set[str]:
-    """Landing days (partition keys) of the changes reviews on these days name (`runner.late_review_days`).
-
-    Empty when storage is busy: the review's own day still re-runs, as before this rule existed.
-    """
-    from pymongo.errors import PyMongoError
-
-    from devmetrics_assets.runner import late_review_days
-    from devmetrics_assets.storage.warehouse import NothingMaterializedError, WarehouseLockedError
-
-    wanted = sorted(date.fromisoformat(d) for d in set(days))
-    if not wanted:
-        return set()
-    try:
-        storage, _ = _storage_and_rules()
-        return {d.isoformat() for d in late_review_days(storage, wanted)}
-    except (WarehouseLockedError, NothingMaterializedError, PyMongoError):
-        return set()
-
-
-def pending_partition_keys(
-    instance: dg.DagsterInstance | None = None, key: dg.AssetKey | None = None
-) -> set[str]:
-    """Event days in the pending-work ledger, as partition keys (empty when storage is busy or absent).
-
-    With `instance` and `key`: only the days whose `key` partition was not materialised after their row
-    was recorded.
-    """
-    import pandas as pd
-    from pymongo.errors import PyMongoError
-
-    from devmetrics_assets.config import Settings
-    from devmetrics_assets.pending_work import latest_materialisations
-    from devmetrics_assets.storage.selection import open_storage
-    from devmetrics_assets.storage.warehouse import NothingMaterializedError, WarehouseLockedError
-
-    try:
-        pending = open_storage(Settings.from_env()).pending_event_days()
-    except (WarehouseLockedError, NothingMaterializedError, PyMongoError):
-        return set()
-    days = [d.date().isoformat() for d in pd.to_datetime(pending["event_day"])]
-    if instance is None or key is None or pending.empty:
-        return set(days)
-    recorded = [t.timestamp() for t in pd.to_datetime(pending["recorded_at"], utc=True)]
-    newest = latest_materialisations(instance, key.to_user_string(), days, min(recorded) - 1.0)
-    return {d for d, at in zip(days, recorded, strict=True) if newest.get(d, 0.0) < at}
 
 
 def _affected_days(

@@ -63,8 +63,12 @@ def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: dat
     landing = home / "landing" / "github"
     landing.mkdir(parents=True)
     for path in (generated / "deliveries").glob("*.jsonl"):
-        if date.fromisoformat(path.stem) < today:
+        day = date.fromisoformat(path.stem)
+        if day < today:
             shutil.copyfile(path, landing / path.name)
+            # As the receiver left it: last written at the end of its received day, not at copy time.
+            closed = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
+            os.utime(landing / path.name, ns=(int(closed.timestamp() * 1e9) - 1_000_000_000,) * 2)
     shutil.copyfile(generated / "rules.yaml", home / "rules.yaml")
     (home / "sources.yaml").write_text(SOURCES_YAML, encoding="utf-8")
     (home / "dagster_home").mkdir()
