@@ -156,6 +156,33 @@ class ReachBackDays(dg.AutomationCondition):
         return dg.AutomationResult(context=context, true_subset=subset)
 
 
+class UpdatedDuringTick(dg.AutomationCondition):
+    """True for the partitions materialised after the storage cursor this evaluation reads at.
+
+    Dagster fixes a tick's cursor when the tick starts but reads `in_progress` live: a run that
+    materialises the partition in between (an arrival run's Silver, seconds after its Bronze) looks
+    touched, not yet updated and no longer in progress, and would be requested again. `~` of this holds
+    it for one tick; the next one sees the materialisation and resets.
+    """
+
+    @property
+    def name(self) -> str:
+        return "updated_during_tick"
+
+    @property
+    def description(self) -> str:
+        return "Materialised while this tick was being evaluated"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        if context.partitions_def is None or context.candidate_subset.is_empty:
+            return dg.AutomationResult(context=context, true_subset=context.get_empty_subset())
+        instance = context.asset_graph_view.instance
+        # No cursor: the event log was empty when the tick started, so any materialisation is newer.
+        updated = _materialised_partitions(instance, context.key, context.max_storage_id or 0, None)
+        subset = context.candidate_subset.compute_intersection_with_partition_keys(updated)
+        return dg.AutomationResult(context=context, true_subset=subset)
+
+
 class RequestedInAnotherRun(dg.AutomationCondition):
     """True for this asset's partitions requested this tick in a run other than the evaluated asset's.
 
@@ -227,6 +254,7 @@ def _guards(condition: dg.AutomationCondition) -> dg.AutomationCondition:
         & ~AC.any_deps_missing()
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()
+        & ~UpdatedDuringTick()
         & AC.all_deps_blocking_checks_passed()
     )
 
