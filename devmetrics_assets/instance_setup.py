@@ -39,10 +39,24 @@ from devmetrics_assets.instance_storage import MODULE as STORAGE_MODULE
 from devmetrics_assets.instance_storage import STORAGE_CLASS
 
 MARKER = "# written by devmetrics (instance_setup.py): edit freely, remove this line to keep your edits"
-# Dagster's SQLite storage with cheaper event writes (instance_storage.py): the files of `storage: sqlite`.
+# The DuckDB file a run writes: the run queue admits one run per value (one writer per file).
+WAREHOUSE_TAG = "devmetrics/warehouse"
 # The daemon moves queued runs to launch every this many seconds (Dagster's default 5): an arrival run
 # waits for it between the sensor's request and its start (docs/benchmark.md, "Freshness").
 DEQUEUE_SECONDS = 2
+# Both profiles. The per-value limit on WAREHOUSE_TAG keeps a second run off a DuckDB file already being
+# written (DuckDB allows one writer process per file), whoever asked for it (an arrival, automation, a
+# backfill from the UI); runs on MongoDB carry no such tag.
+_RUN_QUEUE = f"""run_queue:
+  max_concurrent_runs: 10
+  dequeue_interval_seconds: {DEQUEUE_SECONDS}
+  tag_concurrency_limits:
+    - key: {WAREHOUSE_TAG}
+      value:
+        applyLimitPerUniqueValue: true
+      limit: 1
+"""
+# Dagster's SQLite storage with cheaper event writes (instance_storage.py): the files of `storage: sqlite`.
 DAGSTER_YAML = f"""{MARKER}
 telemetry:
   enabled: false
@@ -58,14 +72,10 @@ run_monitoring:
   start_timeout_seconds: 180
   cancel_timeout_seconds: 180
   poll_interval_seconds: 60
-run_queue:
-  dequeue_interval_seconds: {DEQUEUE_SECONDS}
-"""
+{_RUN_QUEUE}"""
 EVENT_BATCH_ENV, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"
 PID_TAG = "devmetrics/pid"
 HOST_TAG = "devmetrics/host"
-# The DuckDB file a run writes: the production run queue admits one run per value (one writer per file).
-WAREHOUSE_TAG = "devmetrics/warehouse"
 UI_LOCK = "ui.lock"
 
 PROFILE_ENV = "DEVMETRICS_PROFILE"
@@ -90,22 +100,13 @@ _MONITORING = """run_monitoring:
 """
 # Production only. Run retries re-launch a run that failed as a whole (process lost, worker crash), not
 # one whose asset or check failed: those fail the same way again until the data or rules are fixed.
-# The queue's per-value limit on WAREHOUSE_TAG keeps a second run off a DuckDB file already being
-# written (DuckDB allows one writer process per file); runs on MongoDB carry no such tag. Ticks of
-# schedules and sensors are purged after a while (the daemon ticks every 30-60 s: millions of rows a year).
+# Ticks of schedules and sensors are purged after a while (the daemon ticks every 30-60 s: millions of
+# rows a year).
 _PRODUCTION_REST = f"""run_retries:
   enabled: true
   max_retries: 2
   retry_on_asset_or_op_failure: false
-run_queue:
-  max_concurrent_runs: 10
-  dequeue_interval_seconds: {DEQUEUE_SECONDS}
-  tag_concurrency_limits:
-    - key: {WAREHOUSE_TAG}
-      value:
-        applyLimitPerUniqueValue: true
-      limit: 1
-retention:
+{_RUN_QUEUE}retention:
   schedule:
     purge_after_days: 30
   sensor:

@@ -130,6 +130,9 @@ def test_the_local_profile_is_the_default_and_writes_the_sqlite_file(tmp_path, m
     monkeypatch.delenv(PROFILE_ENV, raising=False)
     assert instance_profile() == "local"
     assert (prepare_environment(Settings.from_env()) / "dagster.yaml").read_text() == DAGSTER_YAML
+    # One writer per DuckDB file on this profile too: automation and arrival runs queue, never collide.
+    assert yaml.safe_load(DAGSTER_YAML)["run_queue"]["tag_concurrency_limits"] == [
+        {"key": WAREHOUSE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
     monkeypatch.setenv(PROFILE_ENV, "Local")
     assert instance_profile() == "local"
 

@@ -27,8 +27,8 @@ Then:
 
 While a run that writes the same warehouse is in flight (queued, starting or started: same
 `devmetrics/warehouse` tag; on MongoDB, another arrival run), the tick requests nothing and keeps its
-cursor: deliveries arriving meanwhile go into one run after it, instead of a second writer failing on
-DuckDB's single-writer lock (the local profile's run queue has no per-warehouse limit).
+cursor: deliveries arriving meanwhile go into one run after it (its Bronze reads every line that landed
+before it starts), instead of a second run queued behind the first to read what the first already read.
 
 The first tick on a home (no cursor) takes the current sizes as its baseline and requests today's
 partition (and yesterday's in the first hour of a day, as the tier schedule did) for the sources whose
