@@ -29,8 +29,10 @@ def compute_incidents(
     with reading(warehouse):  # the reads share one connection (storage/reading.py)
         rows = bronze_rows(warehouse, ISSUE_EVENTS, end, start)
         paged = bronze_rows(warehouse, OPEN_ENDED_EVENTS, OPEN_ENDED, start)
-        mainline = bronze_rows(warehouse, silver_entities.kinds("mainline"), end)
-    rows = pd.concat([rows, paged], ignore_index=True) if len(paged) else rows
+        rows = pd.concat([rows, paged], ignore_index=True) if len(paged) else rows
+        # No incident row in the window (most days, most shards): nothing to resolve, so the main
+        # line's history is not read (build_incidents never looks at it without incident rows).
+        mainline = bronze_rows(warehouse, silver_entities.kinds("mainline"), end) if len(rows) else rows
     return silver_entities.build_incidents(rows, mainline, rules, start, end)
 
 
