@@ -61,7 +61,7 @@ def _fetch_text_by_arrow(con: duckdb.DuckDBPyConnection, texts: list[int]) -> pd
         return _df(con.from_arrow(table))
     text = set(texts)
     rest = [i for i in range(table.num_columns) if i not in text]
-    df = _df(con.from_arrow(table.select(rest))) if rest else pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+    df = _df(con.from_arrow(table.select(rest))) if rest else pd.DataFrame(index=range(table.num_rows))
     for i in texts:
         col = table.column(i)
         name = table.schema.field(i).name
