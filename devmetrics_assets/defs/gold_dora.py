@@ -25,6 +25,7 @@ from devmetrics_assets.defs.automation import automation_condition
 from devmetrics_assets.defs.freshness import freshness_policy
 from devmetrics_assets.partitions import PartitionSet, window_of
 from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.reading import reading
 from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms.gold_metrics import build_gold
 
@@ -40,14 +41,15 @@ def read_silver(warehouse: Storage, end: pd.Timestamp) -> dict[str, pd.DataFrame
     Changes up to the window's end (a change lands before it ships). All deployments and incidents:
     a later rollback or incident can mark a deployment of the window as a change failure.
     """
-    missing = [t for t in SILVER if not warehouse.table_exists(t)]
-    if missing:
-        raise dg.Failure(f"Silver tables not materialised yet: {missing}")
-    return {
-        "deployments": warehouse.read_table("silver_deployments"),
-        "changes": warehouse.read_window("silver_changes", "event_day", None, end),
-        "incidents": warehouse.read_table("silver_incidents"),
-    }
+    with reading(warehouse):  # the reads share one connection (storage/reading.py)
+        missing = [t for t in SILVER if not warehouse.table_exists(t)]
+        if missing:
+            raise dg.Failure(f"Silver tables not materialised yet: {missing}")
+        return {
+            "deployments": warehouse.read_table("silver_deployments"),
+            "changes": warehouse.read_window("silver_changes", "event_day", None, end),
+            "incidents": warehouse.read_table("silver_incidents"),
+        }
 
 
 def read_daily_gold(warehouse: Storage, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

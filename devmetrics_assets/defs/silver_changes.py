@@ -11,6 +11,7 @@ from devmetrics_assets.checks.silver_schemas import SilverChangesSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.defs.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.reading import reading
 from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms import silver_entities
 
@@ -25,9 +26,10 @@ def compute_changes(
     # One day past the window too: a PR merged just before midnight has its merge push after it.
     # Every provider's main-line events (GitHub push/pull_request, GitLab Push/Merge Request Hook, generic
     # deployments listing their changes) are read; silver_entities.py runs each provider's parser.
-    deliveries = bronze_rows(warehouse, silver_entities.kinds("changes"), end + pd.Timedelta(days=1))
-    # The incident issues opened so far decide is_hotfix (an issue a change closes must exist before it).
-    incidents = bronze_rows(warehouse, ISSUE_TRACKER_INCIDENTS, end + pd.Timedelta(days=1))
+    with reading(warehouse):  # the reads share one connection (storage/reading.py)
+        deliveries = bronze_rows(warehouse, silver_entities.kinds("changes"), end + pd.Timedelta(days=1))
+        # The incident issues opened so far decide is_hotfix (an issue a change closes must exist before it).
+        incidents = bronze_rows(warehouse, ISSUE_TRACKER_INCIDENTS, end + pd.Timedelta(days=1))
     return silver_entities.build_changes(deliveries, rules, start, end, incidents)
 
 

@@ -11,6 +11,7 @@ from devmetrics_assets.checks.silver_schemas import SilverIncidentsSchema
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.defs.silver_common import bronze_rows, build_silver_asset
 from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.reading import reading
 from devmetrics_assets.storage.selection import DUCKDB
 from devmetrics_assets.transforms import silver_entities
 
@@ -25,10 +26,13 @@ def compute_incidents(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     # An incident's whole life is anchored on its opening day, so only the window's issues are
     # read (PagerDuty: from the window start on); the main line turns a short root-cause sha into a full one.
-    rows = bronze_rows(warehouse, ISSUE_EVENTS, end, start)
-    paged = bronze_rows(warehouse, OPEN_ENDED_EVENTS, OPEN_ENDED, start)
-    rows = pd.concat([rows, paged], ignore_index=True) if len(paged) else rows
-    mainline = bronze_rows(warehouse, silver_entities.kinds("mainline"), end)
+    with reading(warehouse):  # the reads share one connection (storage/reading.py)
+        rows = bronze_rows(warehouse, ISSUE_EVENTS, end, start)
+        paged = bronze_rows(warehouse, OPEN_ENDED_EVENTS, OPEN_ENDED, start)
+        rows = pd.concat([rows, paged], ignore_index=True) if len(paged) else rows
+        # No incident row in the window (most days, most shards): nothing to resolve, so the main
+        # line's history is not read (build_incidents never looks at it without incident rows).
+        mainline = bronze_rows(warehouse, silver_entities.kinds("mainline"), end) if len(rows) else rows
     return silver_entities.build_incidents(rows, mainline, rules, start, end)
 
 

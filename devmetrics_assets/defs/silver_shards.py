@@ -16,6 +16,7 @@ import pandas as pd
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.bronze_shards import SHARD_DELIVERIES, ShardView, shard_plan
+from devmetrics_assets.storage.reading import reading
 from devmetrics_assets.transforms.payloads import conform
 from devmetrics_assets.transforms.silver_contract import CHANGES_DTYPES, DEPLOYMENTS_DTYPES, INCIDENTS_DTYPES
 
@@ -48,7 +49,8 @@ def sharded(name: str, compute: Compute, max_deliveries: int = SHARD_DELIVERIES)
     def run(
         warehouse: Storage, rules: DoraRules, start: pd.Timestamp, end: pd.Timestamp
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        plan = shard_plan(warehouse, max_deliveries)
+        with reading(warehouse):  # its three queries share one connection (storage/reading.py)
+            plan = shard_plan(warehouse, max_deliveries)
         if plan is None:
             return compute(warehouse, rules, start, end)
         parts = []

@@ -102,14 +102,57 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
         self.lock_attempts = max(1, lock_attempts)
         self.lock_base_delay = lock_base_delay
         self.lock_max_delay = lock_max_delay
+        # Inside `reading()`: the read-only connection reads share, and the table schemas it has seen.
+        self._held: duckdb.DuckDBPyConnection | None = None
+        self._schemas: dict[str, dict[str, tuple[str, str | None]]] = {}
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
 
     # ---- connections -------------------------------------------------------------------------
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads inside share ONE read-only connection (and the table schemas it has seen).
+
+        Opening the file and looking a table's columns up cost ~30 ms per read, and a Silver model makes
+        a dozen reads in a row. Hold it only around a burst of reads, never around computing or a
+        write: while it is open, other processes cannot write the file (they retry, then give up) and
+        this object cannot write either (connect(read_only=False) raises). Nested calls share the outer one.
+        """
+        if self._held is not None or not self.path.exists():
+            yield  # nested, or nothing to read yet (each read then reports it as before)
+            return
+        con = self._open(read_only=True)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            self._held, self._schemas = con, {}
+            yield
+        finally:
+            self._held, self._schemas = None, {}
+            con.close()
+
+    def _columns(self, con: duckdb.DuckDBPyConnection, table: str) -> dict[str, tuple[str, str | None]]:
+        """S.columns, remembered while `reading()` holds the file (no process can change a schema then)."""
+        if self._held is None:
+            return S.columns(con, table)
+        if table not in self._schemas:
+            self._schemas[table] = S.columns(con, table)
+        return self._schemas[table]
+
+    @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection in UTC; read-only ones never create the file."""
+        """A short-lived connection in UTC; read-only ones never create the file. Inside `reading()`,
+        read-only ones are cursors of the held connection."""
+        if self._held is not None:
+            if not read_only:
+                raise RuntimeError(f"{self!r}: no write while reading() holds the file read-only")
+            cursor = self._held.cursor()
+            try:
+                cursor.execute("SET TimeZone = 'UTC'")
+                yield cursor
+            finally:
+                cursor.close()
+            return
         if read_only and not self.path.exists():
             raise NothingMaterializedError(
                 f"Nothing materialised yet: warehouse file {self.path} does not exist. "
@@ -308,7 +351,7 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
         if not self.path.exists():
             raise NothingMaterializedError.for_table(self.path, table, window)
         with self.connect(read_only=True) as con:
-            schema = S.columns(con, table)
+            schema = self._columns(con, table)
             if not schema:
                 raise NothingMaterializedError.for_table(self.path, table, window)
             wanted = columns or list(schema)
@@ -339,7 +382,7 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
         if not self.path.exists():
             raise NothingMaterializedError.for_table(self.path, table)
         with self.connect(read_only=True) as con:
-            schema = S.columns(con, table)
+            schema = self._columns(con, table)
             if not schema:
                 raise NothingMaterializedError.for_table(self.path, table)
             wanted = columns or list(schema)
@@ -382,7 +425,7 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
         if not self.path.exists():
             return False
         with self.connect(read_only=True) as con:
-            return bool(S.columns(con, T.check_identifier(table, "table")))
+            return bool(self._columns(con, T.check_identifier(table, "table")))
 
     def max_load_seq(self) -> int:
         """Highest Bronze load_seq (0 when nothing is loaded)."""

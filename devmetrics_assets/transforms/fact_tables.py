@@ -17,7 +17,8 @@ from __future__ import annotations
 import pandas as pd
 
 from devmetrics_assets.config import DoraRules
-from devmetrics_assets.transforms.gold_facts import deployment_facts, incident_facts, lead_time_facts
+from devmetrics_assets.transforms.facts_memo import deployment_facts, lead_time_facts  # memoised
+from devmetrics_assets.transforms.gold_facts import incident_facts
 from devmetrics_assets.transforms.gold_links import incident_links
 from devmetrics_assets.transforms.gold_releases import release_rows
 

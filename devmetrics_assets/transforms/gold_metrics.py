@@ -12,12 +12,8 @@ import pandas as pd
 
 from devmetrics_assets.config import DoraRules
 from devmetrics_assets.transforms.dora_bands import add_bands
-from devmetrics_assets.transforms.gold_facts import (
-    STAGE_COLUMNS,
-    deployment_facts,
-    incident_facts,
-    lead_time_facts,
-)
+from devmetrics_assets.transforms.facts_memo import deployment_facts, lead_time_facts  # memoised
+from devmetrics_assets.transforms.gold_facts import STAGE_COLUMNS, incident_facts
 from devmetrics_assets.transforms.gold_frequency import (
     Observed,
     covered_days,

@@ -214,16 +214,14 @@ def _epoch_us(secs: np.ndarray) -> np.ndarray:
     return np.where(ok, np.round(np.where(ok, secs, 0.0) * 1e6), np.nan)
 
 
-def to_utc(values: Sequence[Any] | pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Parse ISO-8601 strings and epoch numbers (or numeric text) to a `datetime64[us, UTC]` Series.
+def _is_nan_text(dtype: Any) -> bool:
+    """A pandas string dtype whose missing value is NaN: as objects, every value is a str or NaN."""
+    return isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan
 
-    Returns (timestamps, bad) where `bad` marks values that were present but not parseable.
-    Both kinds are parsed in vectorised calls (mixed offsets are fine with utc=True).
-    """
-    s = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values.astype(object)
-    s = s.reset_index(drop=True)
-    n = len(s)
-    kind = np.fromiter(
+
+def _kinds(s: pd.Series) -> np.ndarray:
+    """Per value: 0 missing (None/NaN), 1 text, 2 number (not bool), 3 anything else."""
+    return np.fromiter(
         (
             0
             if v is None or (isinstance(v, float) and v != v)
@@ -235,8 +233,24 @@ def to_utc(values: Sequence[Any] | pd.Series) -> tuple[pd.Series, np.ndarray]:
             for v in s
         ),
         dtype=np.int8,
-        count=n,
+        count=len(s),
     )
+
+
+def to_utc(values: Sequence[Any] | pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse ISO-8601 strings and epoch numbers (or numeric text) to a `datetime64[us, UTC]` Series.
+
+    Returns (timestamps, bad) where `bad` marks values that were present but not parseable.
+    Both kinds are parsed in vectorised calls (mixed offsets are fine with utc=True).
+    """
+    s = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values.astype(object)
+    s = s.reset_index(drop=True)
+    n = len(s)
+    if isinstance(values, pd.Series) and _is_nan_text(values.dtype):
+        # Text with NaN for missing (what extracted JSON fields are): missing or str, no per-value loop.
+        kind = np.where(values.isna().to_numpy(), 0, 1).astype(np.int8)
+    else:
+        kind = _kinds(s)
     us = np.full(n, np.nan)
     text = s[kind == 1].str.strip()
     numeric_text = pd.to_numeric(text, errors="coerce")

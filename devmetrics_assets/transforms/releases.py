@@ -60,12 +60,18 @@ class _Sequence:
     latest_of_sha: dict[str, _Release] = field(default_factory=dict)
     last_in_env: dict[str, int] = field(default_factory=dict)
     shipper: dict[str, str] = field(default_factory=dict)  # commit sha -> release that first shipped it
+    positioned: list[_Release] = field(default_factory=list)  # releases with a main-line position
 
     def running_at(self, when: pd.Timestamp) -> _Release | None:
-        done = [
-            r for r in self.releases if not np.isnan(r.pos) and r.finished is not None and r.finished <= when
-        ]
-        return max(done, key=lambda r: (r.finished, r.first_index)) if done else None
+        """The release with the latest (finished, first_index) among those with a main-line position that
+        finished at or before `when`. One pass: `positioned` is in first_index order, so a later release
+        with the same finish time wins a tie, as max() over (finished, first_index) would have it."""
+        best: _Release | None = None
+        for r in self.positioned:
+            done = r.finished
+            if done is not None and done <= when and (best is None or done >= best.finished):
+                best = r
+        return best
 
     def released_before(self, sha: str, when: pd.Timestamp) -> bool:
         return any(r.sha == sha and r.finished is not None and r.finished <= when for r in self.releases)
@@ -176,6 +182,8 @@ def _new_release(seq: _Sequence, row: dict, i: int) -> _Release:
         elif np.isnan(seq.hwm):
             release.is_baseline = True
     seq.releases.append(release)
+    if not np.isnan(release.pos):
+        seq.positioned.append(release)
     seq.latest_of_sha[release.sha] = release
     return release
 

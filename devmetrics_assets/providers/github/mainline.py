@@ -15,7 +15,7 @@ Rules (contracts §2, §5):
   ends with `(#N)` → squash; otherwise rebase. Direct commits → direct.
 - Unusable deliveries (bad JSON, no repository.full_name, bad pushed_at / commit timestamps, merged PR
   without merge_commit_sha...) become rejects with a specific reason; tag pushes and branch deletions
-  are irrelevant, not rejected. `load_mainline` memoises the latest result on a content hash, because
+  are irrelevant, not rejected. `load_mainline` memoises the latest results on a content hash, because
   all three Silver builders need the same main line.
 """
 
@@ -240,24 +240,30 @@ def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
 
 
 _MEMO: dict[tuple[int, int], tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]] = {}
-
-
+# How many results the memo keeps (least recently used goes first). A run computes Silver shard by shard
+# (defs/silver_shards.py), so each model asks for one main line per shard in turn: with room for every
+# shard, silver_deployments and silver_incidents reuse what silver_changes parsed (the same rows when
+# nothing is stored past the window, as for today's partition). One entry is ~25 MB per 50k deliveries.
+MEMO_ENTRIES = 4
 
 
 def load_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]:
     """(parsed inputs, merged PRs, main line) of Bronze push + pull_request rows. Treat as read-only.
 
-    All three Silver builders need the main line of the same history; the result for the latest input
-    is memoised on a content hash (bodies included), so a run that builds all three parses it once.
+    All three Silver builders need the main line of the same history; the results for the latest
+    inputs are memoised on a content hash (bodies included), so a run that builds all three parses
+    each shard's history once.
     """
     key = fingerprint(deliveries)
-    if key not in _MEMO:
+    result = _MEMO.pop(key, None)
+    if result is None:
         inputs = parse_mainline_deliveries(deliveries)
         merged = merged_pull_requests(inputs.prs)
         result = (inputs, merged, build_mainline(inputs, merged))
-        _MEMO.clear()
-        _MEMO[key] = result
-    return _MEMO[key]
+    _MEMO[key] = result  # now the most recently used
+    while len(_MEMO) > MEMO_ENTRIES:
+        del _MEMO[next(iter(_MEMO))]
+    return result
 
 
 def mainline_from_deliveries(deliveries: pd.DataFrame) -> pd.DataFrame:
