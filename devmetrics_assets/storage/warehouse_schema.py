@@ -60,8 +60,10 @@ def _fetch_text_by_arrow(con: duckdb.DuckDBPyConnection, texts: list[int]) -> pd
         # twice (to learn its types first) costs more than that copy when it carries a shard's load_seqs.
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
         table = con.to_arrow_table()
-    if not all(pa.types.is_string(table.schema.field(i).type) or pa.types.is_large_string(
-            table.schema.field(i).type) for i in texts):
+    # No rows: DuckDB's own conversion, as before (Arrow's empty text columns have no chunks, which
+    # pandas cannot join on, and con.df() gives them another dtype).
+    if table.num_rows == 0 or not all(pa.types.is_string(table.schema.field(i).type) or
+                                      pa.types.is_large_string(table.schema.field(i).type) for i in texts):
         return _df(con.from_arrow(table))
     text = set(texts)
     rest = [i for i in range(table.num_columns) if i not in text]

@@ -84,3 +84,16 @@ def test_fetch_gives_what_con_df_gives(wh: Warehouse, sql: str) -> None:
         hints = {c: h for c, (_, h) in S.columns(con, "silver_changes").items() if h}
         pd.testing.assert_frame_equal(S.fetch(con, sql, None, hints), _old_fetch(con, sql, hints),
                                       check_exact=True)
+
+
+def test_an_empty_text_result_can_be_joined_on() -> None:
+    # The Arrow path once gave empty text columns no chunks, and pandas' join then raised ArrowInvalid
+    # (gold_facts on a day without incident links).
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (incident_id VARCHAR, n BIGINT)")
+    empty = S.fetch(con, "SELECT incident_id, n FROM t")
+    known = empty.rename(columns={"n": "x"}).drop_duplicates("incident_id").set_index("incident_id")
+    joined = empty.join(known, on="incident_id")  # both sides empty, as fact_tables.incident_link_facts
+    assert joined.empty and list(joined.columns) == ["incident_id", "n", "x"]
+    con.execute("SELECT incident_id, n FROM t")
+    assert empty.dtypes.equals(T.normalise_frame(S._df(con), ["VARCHAR", "BIGINT"], None).dtypes)
