@@ -18,5 +18,9 @@ def test_freshness_scenario_reaches_gold_for_every_delivery(tmp_path: Path):
     assert live["deliveries_sent"] == 3
     assert live["reflected"] == 3, report(result)
     assert live["runs_by_trigger"].get("arrival", 0) >= 1
-    assert result["ticks_4d"]["partitions_requested_after_arrival"][0] > 0  # the tick measured real work
+    # The tick after an arrival was measured on both homes. It may request nothing: the arrival run itself
+    # took its day to daily Gold (what automation still requests is tested in defs/test_arrival_run.py).
+    for ticks in (result["ticks_4d"], result["ticks_2d"]):
+        assert ticks["automation_after_arrival_cpu_s"] > 0
+        assert len(ticks["partitions_requested_after_arrival"]) > 0
     assert "2xx -> Gold day row median" in report(result)
