@@ -354,8 +354,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     if args.scenario == "freshness":
         from devmetrics_assets.demo.bench.freshness import report, run_all
+        from devmetrics_assets.demo.bench.history import QuietToday
 
-        print(report(run_all(work, args.repos, args.days)))
+        try:
+            print(report(run_all(work, args.repos, args.days)))
+        except QuietToday as exc:
+            raise SystemExit(f"benchmark: {exc}") from None
         return
     from devmetrics_assets.demo.sample_org import generate_sample_org
 

@@ -40,10 +40,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from devmetrics_assets.demo.bench.history import GOLD_DAILY, ROOT, History, env_vars, prepare_history
+from devmetrics_assets.demo.bench.history import (
+    GOLD_DAILY,
+    ROOT,
+    History,
+    QuietToday,
+    env_vars,
+    prepare_history,
+)
 from devmetrics_assets.demo.bench.tick_costs import tick_costs
 
 BRONZE = "bronze_github"
+# Today's last recorded deliveries, never replayed: the tick measurement (tick_costs.py) appends them.
+TAIL_KEPT = 5
 
 
 # ------------------------------------------------------------------------------- live measurement
@@ -61,7 +70,7 @@ def pick_deliveries(path: Path, count: int) -> list[dict[str, Any]]:
     from devmetrics_assets.sources.lines import iter_lines
 
     records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    pool = records[: max(1, len(records) - 5)]
+    pool = records[: max(1, len(records) - TAIL_KEPT)]
     step = max(1, len(pool) // max(count, 1))
     picked = pool[::step][:count]
     rows, _ = parse_landing(iter_lines([path]), source="github", provider="github", load_batch_id="bench")
@@ -277,8 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="devmetrics-freshness-"))
     work.mkdir(parents=True, exist_ok=True)
-    result = run_all(work, args.repos, args.days, args.compare_days, args.deliveries, args.span, args.settle,
-                     args.idle, args.profile)
+    try:
+        result = run_all(work, args.repos, args.days, args.compare_days, args.deliveries, args.span,
+                         args.settle, args.idle, args.profile)
+    except QuietToday as exc:
+        raise SystemExit(f"freshness: {exc}") from None
     print(json.dumps(result, indent=2, default=str))
     print(report(result))
 
@@ -292,9 +304,11 @@ def run_all(work: Path, repos: int, days: int, compare_days: int = 30, deliverie
     with contextlib.ExitStack() as stack:
         databases = _instance_envs(stack, profile)
         started = time.perf_counter()
-        short = prepare_history(work, repos, compare_days, instance_env=databases("fresh_short"))
+        short = prepare_history(work, repos, compare_days, instance_env=databases("fresh_short"),
+                                min_today=TAIL_KEPT)
         short_ticks = tick_costs(short)
-        long = prepare_history(work, repos, days, instance_env=databases("fresh_long"))
+        long = prepare_history(work, repos, days, instance_env=databases("fresh_long"),
+                               min_today=deliveries + TAIL_KEPT)
         prepared = time.perf_counter() - started
         live = measure_freshness(long, deliveries, span, settle, idle)
         long_ticks = tick_costs(long)

@@ -43,14 +43,25 @@ def environment(home: Path, start: date) -> dict[str, str]:
             EVENT_BATCH_ENV: EVENT_BATCH_SIZE}  # as instance_setup.prepare_environment sets it
 
 
+class QuietToday(ValueError):
+    """No seed tried gives today the recorded deliveries the replay needs: a setting to change."""
+
+
+# Seeds tried after `seed` for a today with enough recorded deliveries (see prepare_history).
+SEED_TRIES = 50
+
+
 def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: date | None = None,
-                    instance_env: dict[str, str] | None = None) -> History:
+                    instance_env: dict[str, str] | None = None, min_today: int = 0) -> History:
     """A home holding `days` days of history (ending yesterday) loaded through the graph; today's recorded
     deliveries stay in the generated folder for the replay. `instance_env` (the production profile's
-    variables, DEVMETRICS_PROFILE and DAGSTER_PG_URL) puts the home's Dagster instance on PostgreSQL."""
+    variables, DEVMETRICS_PROFILE and DAGSTER_PG_URL) puts the home's Dagster instance on PostgreSQL.
+
+    `min_today`: the replay needs that many recorded deliveries of today. A small organisation's day can
+    be quiet (2 repos on 2026-12-08 with seed 7: 4 deliveries), so the next seeds are tried in turn: the
+    history differs by day anyway, since today is the real date."""
     import shutil
 
-    from devmetrics_assets.demo.sample_org import generate_sample_org
     from devmetrics_assets.instance_setup import dagster_yaml
 
     today = today or datetime.now(UTC).date()
@@ -59,7 +70,7 @@ def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: dat
     for folder in (generated, home):
         if folder.exists():
             shutil.rmtree(folder)
-    generate_sample_org(generated, repos=repos, days=days + 1, start=start, seed=seed)
+    _generate(generated, repos, days, start, today, seed, min_today)
     landing = home / "landing" / "github"
     landing.mkdir(parents=True)
     for path in (generated / "deliveries").glob("*.jsonl"):
@@ -87,6 +98,25 @@ def prepare_history(work: Path, repos: int, days: int, seed: int = 7, today: dat
             results = materialise_days(build_definitions(), instance, days_list)
             assert all(r.success for r in results)
     return history
+
+
+def _generate(generated: Path, repos: int, days: int, start: date, today: date, seed: int,
+              min_today: int) -> int:
+    """The sample organisation in `generated` from the first seed (from `seed`) whose today holds at least
+    `min_today` deliveries; that seed."""
+    import shutil
+
+    from devmetrics_assets.demo.sample_org import generate_sample_org
+
+    today_file = generated / "deliveries" / f"{today.isoformat()}.jsonl"
+    for candidate in range(seed, seed + SEED_TRIES):
+        generate_sample_org(generated, repos=repos, days=days + 1, start=start, seed=candidate)
+        with today_file.open("rb") as handle:
+            if sum(1 for line in handle if line.strip()) >= min_today:
+                return candidate
+        shutil.rmtree(generated)
+    raise QuietToday(f"no seed in [{seed}, {seed + SEED_TRIES}) gives {repos} repos {min_today} deliveries "
+                     f"on {today}: raise --repos or lower --deliveries")
 
 
 @contextlib.contextmanager
