@@ -53,18 +53,6 @@ from devmetrics_assets.transforms.reviews import (
 ASSET = "silver_changes"
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def build_silver_changes(
     deliveries: pd.DataFrame,
     rules: DoraRules,

@@ -117,10 +117,6 @@ def parse_deployments(deliveries: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     return deps, stats, reasons
 
 
-
-
-
-
 def build_silver_deployments(
     deliveries: pd.DataFrame,
     mainline_deliveries: pd.DataFrame,

@@ -45,8 +45,6 @@ from devmetrics_assets.transforms.quarantine import bronze_rejects
 PR_TIME_FIELDS = ("created_at", "updated_at", "closed_at", "merged_at")
 
 
-
-
 PATHS = {
     "repo": "$.repository.full_name",
     "default_branch": "$.repository.default_branch",
@@ -67,8 +65,6 @@ PATHS = {
     **{f: f"$.pull_request.{f}" for f in PR_TIME_FIELDS},
 }
 TYPE_PATHS = {"commits_type": "$.commits", "pr_type": "$.pull_request"}
-
-
 
 
 def _commit_reasons(commits: pd.DataFrame) -> pd.Series:
@@ -229,14 +225,6 @@ def parse_mainline_deliveries(deliveries: pd.DataFrame) -> MainlineInputs:
     return MainlineInputs(
         pushes=pushes, commits=commits, prs=prs, rejects=bronze_rejects(frame, reasons), deletions=deletions
     )
-
-
-
-
-
-
-
-
 
 
 _MEMO: dict[tuple[int, int], tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]] = {}
