@@ -31,6 +31,7 @@ from devmetrics_assets.defs.silver_deployments import build_silver_deployments_a
 from devmetrics_assets.defs.silver_incidents import build_silver_incidents_asset
 from devmetrics_assets.instance_setup import warehouse_tags
 from devmetrics_assets.partitions import partitions_for
+from devmetrics_assets.process_memory import release_freed_memory
 from devmetrics_assets.runner import DAILY_JOB, MONTHLY_JOB, QUARANTINE_JOB, WEEKLY_JOB
 from devmetrics_assets.sources.registry import SourceSpec, load_sources, sources_path
 from devmetrics_assets.storage.selection import storage_kind, storage_resources
@@ -48,6 +49,9 @@ def secret_resource(spec: SourceSpec) -> WebhookSecretResource:
 def build_definitions(
     settings: Settings | None = None, sources: list[SourceSpec] | None = None
 ) -> dg.Definitions:
+    # Every process that runs the graph loads these definitions first: run workers, step processes, the
+    # code server and the CLI's in-process runs. Frees then go back to the OS (process_memory.py).
+    release_freed_memory()
     settings = settings or Settings.from_env()
     declared = sources is None
     sources = sources if sources is not None else load_sources(settings=settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from devmetrics_assets.storage.backend import Storage
+from devmetrics_assets.storage.reading import reading
 from devmetrics_assets.storage.shapes import normalise_shapes
 
 SHAPE_CHUNK_DAYS = 7
@@ -21,7 +22,8 @@ def bronze_shapes_chunked(
     """Storage.bronze_shapes of [start, end), computed per `days` received days (same rows and order)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     edges = [*pd.date_range(start, end, freq=f"{days}D", inclusive="left"), end]
-    parts = [storage.bronze_shapes(source, a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    with reading(storage):  # a burst of reads: one connection for every chunk (storage/reading.py)
+        parts = [storage.bronze_shapes(source, a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     parts = [p for p in parts if len(p)] or parts[:1]
     if not parts:
         return storage.bronze_shapes(source, start, end)

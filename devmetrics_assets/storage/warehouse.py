@@ -193,8 +193,7 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
     def ensure_schema(self) -> None:
         """Create the fixed tables (Bronze, quarantine) if missing."""
         with self._transaction() as con:
-            for ddl in T.SCHEMA_DDL:
-                con.execute(ddl)
+            _create_fixed_tables(con)
 
     # ---- writes ------------------------------------------------------------------------------
     def replace_partition(
@@ -250,10 +249,12 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
         are the landing `offsets` the rows were read up to (tables.OFFSETS_TABLE), also when no row is new.
         """
         T.check_bronze_rows(rows)
-        self.ensure_schema()
         if rows.empty and not offsets:
+            self.ensure_schema()
             return 0
         with self._transaction() as con:
+            # In the write's own transaction: one connection per chunk of a backfill, not two.
+            _create_fixed_tables(con)
             inserted = 0
             if not rows.empty:
                 inserted = self._insert_bronze(con, rows)
@@ -306,9 +307,9 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
         """
         T.check_quarantine_rows(rows, replace_asset, start, end)
         frame = T.prepare_quarantine_rows(rows)
-        self.ensure_schema()
         cols = list(T.QUARANTINE_COLUMNS)
         with self._transaction() as con:
+            _create_fixed_tables(con)
             view = S.register(con, frame)
             if replace_asset is not None:
                 con.execute(
@@ -433,3 +434,9 @@ class Warehouse(WarehouseAggregates, BronzeBookkeeping):
             return 0
         with self.connect(read_only=True) as con:
             return int(con.execute(f"SELECT coalesce(max(load_seq), 0) FROM {T.BRONZE_TABLE}").fetchone()[0])
+
+
+def _create_fixed_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The fixed tables (Bronze, quarantine, bookkeeping) if missing, in `con`'s transaction."""
+    for ddl in T.SCHEMA_DDL:
+        con.execute(ddl)

@@ -37,17 +37,21 @@ class BronzeBookkeeping:
         def connect(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
         def _transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
         def table_exists(self, table: str) -> bool: ...
+        def reading(self) -> AbstractContextManager[None]: ...
         def read_table(self, table: str, columns: list[str] | None = None) -> pd.DataFrame: ...
 
     def stored_payload_hashes(self, source: str, delivery_ids: Sequence[str]) -> dict[str, str]:
         """delivery id -> payload_sha256 of the stored deliveries of `source` among `delivery_ids`."""
-        if not delivery_ids or not self.table_exists(T.BRONZE_TABLE):
+        if not delivery_ids:
             return {}
-        with self.connect(read_only=True) as con:
-            con.register("_ids", pd.DataFrame({"delivery_id": pd.Series(list(delivery_ids), dtype=str)}))
-            found = con.execute(
-                f"SELECT b.delivery_id, b.payload_sha256 FROM {T.BRONZE_TABLE} b "
-                "JOIN _ids USING (delivery_id) WHERE b.source = ?", [source]).fetchall()
+        with self.reading():  # the table lookup and the join on one connection
+            if not self.table_exists(T.BRONZE_TABLE):
+                return {}
+            with self.connect(read_only=True) as con:
+                con.register("_ids", pd.DataFrame({"delivery_id": pd.Series(list(delivery_ids), dtype=str)}))
+                found = con.execute(
+                    f"SELECT b.delivery_id, b.payload_sha256 FROM {T.BRONZE_TABLE} b "
+                    "JOIN _ids USING (delivery_id) WHERE b.source = ?", [source]).fetchall()
         return dict(found)
 
     def was_verified(self, source: str) -> bool:
