@@ -17,6 +17,7 @@ from devmetrics_assets.config import DoraRules
 from devmetrics_assets.storage.backend import Storage
 from devmetrics_assets.storage.bronze_shards import SHARD_DELIVERIES, ShardView, shard_plan
 from devmetrics_assets.storage.reading import reading
+from devmetrics_assets.transforms import memos
 from devmetrics_assets.transforms.payloads import conform
 from devmetrics_assets.transforms.silver_contract import CHANGES_DTYPES, DEPLOYMENTS_DTYPES, INCIDENTS_DTYPES
 
@@ -53,10 +54,12 @@ def sharded(name: str, compute: Compute, max_deliveries: int = SHARD_DELIVERIES)
             plan = shard_plan(warehouse, max_deliveries)
         if plan is None:
             return compute(warehouse, rules, start, end)
-        parts = []
+        parts, reusable = [], memos.reusable(len(plan))
         for seqs in plan:
             view = ShardView(warehouse, seqs)  # type: ignore[arg-type]  # plan is only made for a Warehouse
             parts.append(compute(view, rules, start, end))  # type: ignore[arg-type]
+            if not reusable:  # the next model asks for this shard only after the memo has evicted it
+                memos.drop_all()
         return merge_shards(name, parts)
 
     return run

@@ -101,3 +101,23 @@ def test_one_pass_when_small_or_another_provider_is_stored(bronze, tmp_path: Pat
     other.append_bronze(rows)
     other.append_bronze(rows.assign(provider="pagerduty", delivery_id=rows["delivery_id"] + "-pd"))
     assert shard_plan(other, 1) is None  # PagerDuty names services, not repos: never sharded
+
+
+@pytest.mark.parametrize("per_shard, kept", [(SMALL, False), (10**9, True)])
+def test_the_main_line_memo_is_dropped_only_when_no_shard_can_be_reused(
+    bronze, per_shard: int, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More shards than the memo keeps: each model would miss every shard, so the runner drops the memo
+    after each one; one pass (or a few shards) keeps it for the next model."""
+    from devmetrics_assets.providers.github import mainline as M
+    from devmetrics_assets.transforms import memos
+
+    monkeypatch.setattr(memos, "ENTRIES", 2)  # SMALL makes 3 or more shards of this sample
+    warehouse, rules = bronze
+    plan = shard_plan(warehouse, per_shard)
+    assert (plan is None or memos.reusable(len(plan))) is kept
+    M._MEMO.clear()
+    start, end = pd.Timestamp(START), pd.Timestamp(START) + pd.Timedelta(days=DAYS)
+    rows, _ = sharded("silver_changes", compute_changes, per_shard)(warehouse, rules, start, end)
+    assert len(rows) > 0
+    assert (len(M._MEMO) > 0) is kept

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from devmetrics_assets.transforms import memos
 from devmetrics_assets.transforms.mainline_model import (
     MainlineInputs,
     build_mainline,
@@ -232,7 +233,9 @@ _MEMO: dict[tuple[int, int], tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]] 
 # (defs/silver_shards.py), so each model asks for one main line per shard in turn: with room for every
 # shard, silver_deployments and silver_incidents reuse what silver_changes parsed (the same rows when
 # nothing is stored past the window, as for today's partition). One entry is ~25 MB per 50k deliveries.
-MEMO_ENTRIES = 4
+# A run of more shards cannot reuse them: it drops the memo after each shard (transforms/memos.py).
+MEMO_ENTRIES = memos.ENTRIES
+memos.register(_MEMO.clear)
 
 
 def load_mainline(deliveries: pd.DataFrame) -> tuple[MainlineInputs, pd.DataFrame, pd.DataFrame]:
